@@ -1,0 +1,167 @@
+/**
+ * `npm run bench [-- --quick] [--only fanout,idle] [--targets switchboard,baseline] [--reps N]
+ *  [--workers N] [--write-md]`
+ *
+ * Runs every scenario against Switchboard and the bare Socket.IO baseline in turn, prints one
+ * table per scenario, writes bench/results/<date>.json, and (full runs, or --write-md) the
+ * generated section of BENCHMARKS.md. Everything it starts is killed on the way out.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { machineInfo, describeMachine } from './lib/machine.js'
+import { mergeInto, renderResults, type Results } from './lib/markdown.js'
+import { WorkerPool } from './lib/pool.js'
+import { installCleanupHandlers, stopAll } from './lib/proc.js'
+import { runAll, SCENARIOS, type Config, type Ctx, type ScenarioName } from './lib/scenarios.js'
+import { toText } from './lib/stats.js'
+import { ROOT, switchboardAvailable, type TargetKind } from './lib/targets.js'
+
+const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--targets switchboard,baseline]
+       [--reps N] [--workers N] [--write-md]`
+
+/** Full run: the sizes the issue asks for; about 20 minutes on 2 cores. */
+function fullConfig (): Config {
+  return {
+    mode: 'full',
+    reps: 3,
+    workers: 3,
+    textBytes: 100,
+    connectConcurrency: 32,
+    connectTimeoutMs: 10_000,
+    kinds: ['switchboard', 'baseline'],
+    scenarios: SCENARIOS,
+    p99LimitMs: 100,
+    idle: { levels: [1000, 5000, 10_000], roomSize: 10, settleMs: 4000 },
+    fanout: { subscribers: 1000, publishers: 10, rates: [10, 25, 50, 100, 200, 400, 800], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000 },
+    small: { rooms: 1000, perClientRates: [1, 5], stepMs: 8000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000 },
+    cluster: { instances: 2, subscribers: 1000, publishers: 10, rates: [25, 50, 100], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000, singleRedis: true }
+  }
+}
+
+/** Smoke run: same scenarios, fewer sockets, short steps, one repetition; under 3 minutes. */
+function quickConfig (): Config {
+  const f = fullConfig()
+  return {
+    ...f,
+    mode: 'quick',
+    reps: 1,
+    idle: { levels: [250, 1000], roomSize: 10, settleMs: 1500 },
+    fanout: { subscribers: 200, publishers: 10, rates: [25, 100, 400], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000 },
+    small: { rooms: 200, perClientRates: [1, 5], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000 },
+    cluster: { instances: 2, subscribers: 200, publishers: 10, rates: [50, 200], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000, singleRedis: false }
+  }
+}
+
+function parseList<T extends string> (raw: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
+  if (raw === undefined) return undefined
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  for (const i of items) {
+    if (!(allowed as readonly string[]).includes(i)) throw new Error(`unknown ${what} '${i}' (one of ${allowed.join(', ')})`)
+  }
+  return items as T[]
+}
+
+function positiveInt (raw: string | undefined, what: string): number | undefined {
+  if (raw === undefined) return undefined
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--${what} must be an integer 1–64`)
+  return n
+}
+
+function buildConfig (): { cfg: Config, writeMd: boolean } {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      targets: { type: 'string' },
+      reps: { type: 'string' },
+      workers: { type: 'string' },
+      'write-md': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false }
+    },
+    strict: true
+  })
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n')
+    process.exit(0)
+  }
+  const cfg = values.quick === true ? quickConfig() : fullConfig()
+  cfg.scenarios = parseList<ScenarioName>(values.only, SCENARIOS, 'scenario') ?? cfg.scenarios
+  cfg.kinds = parseList<TargetKind>(values.targets, ['switchboard', 'baseline'], 'target') ?? cfg.kinds
+  cfg.reps = positiveInt(values.reps, 'reps') ?? cfg.reps
+  cfg.workers = positiveInt(values.workers, 'workers') ?? cfg.workers
+  return { cfg, writeMd: values['write-md'] === true || cfg.mode === 'full' }
+}
+
+/** Keeps every idle level within the file descriptors a server may open. */
+function fitToFdLimit (cfg: Config, nofile: number, log: (s: string) => void): void {
+  if (!Number.isFinite(nofile)) return
+  const max = nofile - 256
+  const levels = cfg.idle.levels.filter((n) => n <= max)
+  if (levels.length < cfg.idle.levels.length) {
+    log(`warning: ulimit -n is ${nofile}; idle levels above ${max} dropped (raise it: ulimit -n 65535)`)
+    cfg.idle.levels = levels.length > 0 ? levels : [max]
+  }
+}
+
+async function main (): Promise<void> {
+  installCleanupHandlers()
+  const { cfg, writeMd } = buildConfig()
+  const log = (line: string): void => { process.stdout.write(line + '\n') }
+  const machine = machineInfo()
+  log(`bench: ${cfg.mode} run on ${describeMachine(machine)}`)
+  fitToFdLimit(cfg, machine.nofile, log)
+  if (cfg.kinds.includes('switchboard') && !switchboardAvailable()) {
+    log('warning: src/server.ts not found, running the baseline only')
+    cfg.kinds = cfg.kinds.filter((k) => k !== 'switchboard')
+  }
+  if (cfg.kinds.length === 0) throw new Error('nothing to benchmark')
+
+  const started = new Date()
+  const ctx: Ctx = {
+    cfg,
+    pool: new WorkerPool(cfg.workers),
+    secret: randomBytes(48).toString('hex'),
+    log
+  }
+  let scenarios
+  try {
+    scenarios = await runAll(ctx)
+  } finally {
+    await ctx.pool.close().catch(() => {})
+    await stopAll()
+  }
+  const finished = new Date()
+  const results: Results = {
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationS: (finished.getTime() - started.getTime()) / 1000,
+    machine,
+    config: cfg,
+    scenarios
+  }
+
+  log('')
+  for (const s of scenarios) log(toText(s.table))
+
+  const dir = `${ROOT}bench/results`
+  mkdirSync(dir, { recursive: true })
+  const stamp = started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
+  const rel = `bench/results/${stamp}${cfg.mode === 'quick' ? '-quick' : ''}.json`
+  writeFileSync(`${ROOT}${rel}`, JSON.stringify(results, null, 2) + '\n')
+  log(`results: ${rel} (${Math.round(results.durationS)} s)`)
+
+  if (writeMd) {
+    const mdPath = `${ROOT}BENCHMARKS.md`
+    const existing = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n'
+    writeFileSync(mdPath, mergeInto(existing, renderResults(results, rel)))
+    log('BENCHMARKS.md updated')
+  }
+}
+
+main().then(() => process.exit(0), async (err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n${USAGE}\n`)
+  await stopAll()
+  process.exit(1)
+})

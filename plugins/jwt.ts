@@ -1,0 +1,61 @@
+/**
+ * Identity (SPEC §3): @fastify/jwt is the one verifier, used by REST (`Authorization: Bearer`)
+ * and by the Socket.IO handshake through `fastify.authenticate`. The algorithm list is pinned
+ * (HS256 with JWT_SECRET, or JWT_ALGORITHMS with JWT_PUBLIC_KEY), so `alg: none` and HS/RS
+ * confusion are refused; `exp` is required; issuer and audience are enforced when configured.
+ */
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { appError } from '../src/errors.js'
+import { bearerToken, createAuthenticator, type Authenticate, type Principal, type Role } from '../src/domain/principal.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    authenticate: Authenticate
+    /** preHandler: requires a valid bearer token and sets `request.principal` */
+    requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** preHandler factory: requires one of the roles (after requireAuth) */
+    requireRole: (...roles: Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const verify = {
+    algorithms: c.jwtAlgorithms as Array<'HS256'>,
+    requiredClaims: ['exp'],
+    ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
+    ...(c.JWT_AUDIENCE !== undefined && { allowedAud: c.JWT_AUDIENCE })
+  }
+  if (c.JWT_PUBLIC_KEY !== undefined) {
+    await fastify.register(fastifyJwt, { secret: { public: c.JWT_PUBLIC_KEY }, verify })
+  } else {
+    await fastify.register(fastifyJwt, { secret: c.JWT_SECRET as string, sign: { algorithm: 'HS256' }, verify })
+  }
+  if (c.usingDevSecret) {
+    fastify.log.warn('!!! NO JWT_SECRET OR JWT_PUBLIC_KEY SET: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Never run like this in production. !!!')
+  }
+
+  const authenticate = createAuthenticator((token) => fastify.jwt.verify(token))
+  fastify.decorate('authenticate', authenticate)
+  fastify.decorateRequest('principal', null)
+
+  fastify.decorate('requireAuth', async (request: FastifyRequest) => {
+    const header = request.headers.authorization
+    const token = bearerToken(header)
+    if (token === undefined) {
+      throw appError('unauthorized', header === undefined ? 'missing bearer token' : 'malformed Authorization header')
+    }
+    request.principal = authenticate(token)
+  })
+
+  fastify.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest) => {
+    if (request.principal === null || !roles.includes(request.principal.role)) {
+      throw appError('forbidden', `requires role ${roles.join(' or ')}`)
+    }
+  })
+}, { name: 'jwt', dependencies: ['config'], fastify: '5.x' })

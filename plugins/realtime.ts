@@ -1,0 +1,118 @@
+/**
+ * Wires the Socket.IO namespaces: handshake authentication with the shared JWT verifier, the
+ * `/` and `/admin` handlers, the relay from the message store to local sockets, token expiry,
+ * and the graceful drain that runs before Fastify closes the HTTP server and Redis.
+ */
+import fp from 'fastify-plugin'
+import { createHandshakeAuth } from '../src/realtime/auth.js'
+import { createHandle, type EventGuard } from '../src/realtime/handle.js'
+import { ExpiryScheduler } from '../src/realtime/expiry.js'
+import { registerDefaultNamespace, type DefaultNamespaceDeps } from '../src/realtime/namespaces/default.js'
+import { startRelay } from '../src/realtime/relay.js'
+import { drainSockets } from '../src/realtime/drain.js'
+import type { AppNamespace, AppSocket } from '../src/realtime/types.js'
+
+export interface Realtime {
+  /** the `/` namespace */
+  nsp: AppNamespace
+  /** the `/admin` namespace */
+  admin: AppNamespace
+  /** per-socket registrations added by feature plugins before the server starts */
+  extensions: Array<(socket: AppSocket) => void>
+  adminExtensions: Array<(socket: AppSocket) => void>
+  knownEvents: Set<string>
+  hooks: NonNullable<DefaultNamespaceDeps['hooks']>
+  handle: ReturnType<typeof createHandle>
+  /** drain steps run after the sockets are closed and before Socket.IO and Redis close */
+  onDrained: Array<() => Promise<void>>
+  /** checks run before every handled event (rate limits); they throw a catalog error to refuse */
+  guards: EventGuard[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtime: Realtime
+  }
+}
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const io = fastify.io
+  const log = fastify.log.child({ component: 'realtime' })
+  const guards: EventGuard[] = []
+  const handle = createHandle(log, (socket, event) => {
+    for (const g of guards) g(socket, event)
+  })
+  const isDraining = () => fastify.lifecycle.draining
+
+  const nsp = io.of('/') as AppNamespace
+  const admin = io.of('/admin') as AppNamespace
+  nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining }))
+  admin.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining, roles: ['admin'] }))
+
+  const expiry = new ExpiryScheduler((socket) => {
+    log.debug({ sid: socket.id }, 'token expired; disconnecting')
+    socket.disconnect(true)
+  })
+
+  const realtime: Realtime = {
+    nsp,
+    admin,
+    extensions: [],
+    adminExtensions: [],
+    knownEvents: new Set(),
+    hooks: {},
+    handle,
+    onDrained: [],
+    guards
+  }
+  fastify.decorate('realtime', realtime)
+
+  // a recovered socket skips the handshake middleware: it must not outlive its token, nor
+  // join an instance that is draining
+  for (const ns of [nsp, admin]) {
+    ns.on('connection', (socket) => {
+      if (isDraining() || socket.data.principal === undefined || socket.data.principal.exp <= Date.now()) {
+        socket.disconnect(true)
+      }
+    })
+  }
+
+  registerDefaultNamespace(nsp, {
+    handle,
+    messages: fastify.services.messages,
+    authenticate: fastify.authenticate,
+    expiry,
+    maxRoomsPerSocket: c.MAX_ROOMS_PER_SOCKET,
+    knownEvents: realtime.knownEvents,
+    hooks: realtime.hooks,
+    extensions: realtime.extensions
+  })
+  admin.on('connection', (socket) => {
+    for (const ext of realtime.adminExtensions) ext(socket)
+  })
+
+  startRelay(fastify.stores.history, nsp)
+
+  if (c.ADAPTER === 'memory') {
+    log.warn('NO REDIS_URL: running self-contained with the in-process adapter and stores. One instance only; history is lost on restart.')
+  } else {
+    log.info({ adapter: c.ADAPTER }, 'socket.io adapter on redis')
+  }
+
+  fastify.addHook('preClose', async () => {
+    fastify.lifecycle.draining = true
+    const r = await drainSockets(io, c.SHUTDOWN_GRACE_MS)
+    log.info(r, 'sockets drained')
+    for (const step of realtime.onDrained) {
+      try {
+        await step()
+      } catch (err) {
+        log.error({ err }, 'drain step failed')
+      }
+    }
+    expiry.close()
+    // closes the adapters (awaited, while Redis is still open) and the engine
+    await io.close()
+  })
+}, { name: 'realtime', dependencies: ['config', 'lifecycle', 'jwt', 'socket-io', 'stores', 'services'], fastify: '5.x' })

@@ -1,0 +1,132 @@
+/**
+ * The Redis connections of an instance, shared by the stores, the Socket.IO adapter and the
+ * health check. In in-process mode (no REDIS_URL / REDIS_CLUSTER_NODES) `fastify.redis` is null.
+ *
+ * - `client`: commands on the request path. No offline queue and a command timeout, so a
+ *   request made while Redis is away fails within 2 s with `unavailable` instead of waiting.
+ * - `subscriber`: the relay's subscription (messages published by the append script).
+ * - `adapterPub` / `adapterSub`: the Socket.IO adapter's. The adapter does not handle rejected
+ *   publishes, so its publisher is the command connection behind a guard that swallows them.
+ * Every connection reconnects by itself and logs its errors through pino; all are closed in
+ * `onClose`, after Socket.IO (registered later) has closed.
+ */
+import fp from 'fastify-plugin'
+import { Redis, Cluster, type RedisOptions } from 'ioredis'
+import type { Config } from '../src/config.js'
+
+export type RedisClient = Redis | Cluster
+
+export interface RedisConnections {
+  client: RedisClient
+  subscriber: RedisClient
+  adapterPub: RedisClient
+  adapterSub: RedisClient
+  /** a plain connection for adapters that need one of their own (redis-streams) */
+  createClient: () => RedisClient
+  isReady: () => boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: RedisConnections | null
+  }
+}
+
+const COMMAND_TIMEOUT_MS = 1500
+
+function baseOptions (name: string): RedisOptions {
+  return {
+    connectionName: name,
+    connectTimeout: 2000,
+    // reconnect quickly and forever: the instance recovers by itself when Redis returns
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    maxRetriesPerRequest: 1,
+    lazyConnect: false
+  }
+}
+
+function create (config: Config, options: RedisOptions): RedisClient {
+  if (config.redisClusterNodes.length > 0) {
+    return new Cluster(config.redisClusterNodes, {
+      redisOptions: options,
+      enableOfflineQueue: options.enableOfflineQueue,
+      enableAutoPipelining: options.enableAutoPipelining,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000)
+    })
+  }
+  return new Redis(config.REDIS_URL as string, options)
+}
+
+/** Wraps a client so that `publish` / `spublish` never reject unhandled (see above). */
+function guardedPublisher (client: RedisClient, onError: (err: unknown) => void): RedisClient {
+  return new Proxy(client, {
+    get (target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown
+      if (prop === 'publish' || prop === 'spublish') {
+        return (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((err: unknown) => { onError(err); return 0 })
+      }
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
+export default fp(async (fastify) => {
+  const config = fastify.config
+  if (config.ADAPTER === 'memory') {
+    fastify.decorate('redis', null)
+    return
+  }
+  const log = fastify.log.child({ component: 'redis' })
+  const all: RedisClient[] = []
+  const watch = (c: RedisClient, name: string): RedisClient => {
+    all.push(c)
+    let down = false
+    c.on('error', (err: Error) => {
+      // one line per outage, not one per reconnect attempt
+      if (!down) log.error({ conn: name, err: { message: err.message, code: (err as { code?: string }).code } }, 'redis connection error')
+      down = true
+    })
+    c.on('ready', () => {
+      if (down) log.info({ conn: name }, 'redis connection restored')
+      down = false
+    })
+    return c
+  }
+
+  const client = watch(create(config, {
+    ...baseOptions('sb-cmd'),
+    enableOfflineQueue: false,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    enableAutoPipelining: true
+  }), 'cmd')
+  const subscriber = watch(create(config, { ...baseOptions('sb-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'sub')
+  const adapterSub = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter-sub')
+  const adapterPub = guardedPublisher(client, (err) => log.debug({ err }, 'adapter publish failed'))
+
+  fastify.decorate('redis', {
+    client,
+    subscriber,
+    adapterPub,
+    adapterSub,
+    createClient: () => watch(create(config, { ...baseOptions('sb-adapter'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter'),
+    isReady: () => client.status === 'ready'
+  })
+
+  // Wait for the first connection (bounded): a Redis that is down at start-up leaves the
+  // instance running but not ready, and it becomes ready when Redis comes up.
+  await new Promise<void>((resolve) => {
+    if (client.status === 'ready') return resolve()
+    const t = setTimeout(() => { log.warn('redis is not reachable yet; starting unready'); resolve() }, 5000)
+    client.once('ready', () => { clearTimeout(t); resolve() })
+  })
+
+  fastify.addHook('onClose', async () => {
+    await Promise.all(all.map(async (c) => {
+      // QUIT lets queued replies arrive first; a connection that is down is just dropped
+      if (c.status === 'ready') {
+        await Promise.race([c.quit().catch(() => {}), new Promise(resolve => setTimeout(resolve, 1000).unref())])
+      }
+      c.disconnect()
+    }))
+  })
+}, { name: 'redis', dependencies: ['config'], fastify: '5.x' })

@@ -1,0 +1,66 @@
+/**
+ * Socket.IO through fastify-socket.io (`fastify.io`), on the same HTTP server as the REST API,
+ * with the adapter chosen by ADAPTER on the shared Redis connections. fastify-socket.io's own
+ * preClose (which drops every socket at once) is replaced by the realtime plugin's drain.
+ */
+import fp from 'fastify-plugin'
+import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io'
+import { createAdapter as createRedisAdapter, createShardedAdapter } from '@socket.io/redis-adapter'
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter'
+import type { FastifyPluginAsync } from 'fastify'
+import type { AppServer } from '../src/realtime/types.js'
+
+// fastify-socket.io is CommonJS with an esModule default: under Node's ESM loader the default
+// import is the whole exports object
+const fastifySocketIO = ((fastifySocketIOModule as unknown as { default?: unknown }).default ?? fastifySocketIOModule) as FastifyPluginAsync<FastifySocketioOptions>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    io: AppServer
+  }
+}
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const redis = fastify.redis
+  const recovery = {
+    maxDisconnectionDuration: c.RECOVERY_WINDOW_MS,
+    // a recovered socket keeps its identity; the realtime plugin still enforces its token's exp
+    skipMiddlewares: true
+  }
+  const options: FastifySocketioOptions = {
+    transports: c.transports,
+    cors: { origin: c.corsOrigins === '*' ? '*' : c.corsOrigins, methods: ['GET', 'POST'] },
+    maxHttpBufferSize: c.MAX_FRAME_BYTES,
+    // permessage-deflate costs ~230 KB per connection on Socket.IO 4.8; chat payloads are small
+    perMessageDeflate: false,
+    serveClient: false,
+    cleanupEmptyChildNamespaces: true,
+    // the realtime plugin drains sockets itself, in batches, before Fastify closes
+    preClose: (done: Function) => done()
+  }
+
+  switch (c.ADAPTER) {
+    case 'memory':
+      if (c.RECOVERY_WINDOW_MS > 0) options.connectionStateRecovery = recovery
+      break
+    case 'redis':
+      options.adapter = createRedisAdapter(redis!.adapterPub, redis!.adapterSub, { key: `${c.REDIS_KEY_PREFIX}socket.io` })
+      break
+    case 'redis-sharded':
+      options.adapter = createShardedAdapter(redis!.adapterPub, redis!.adapterSub, { channelPrefix: `${c.REDIS_KEY_PREFIX}socket.io` })
+      break
+    case 'redis-streams':
+      options.adapter = createStreamsAdapter(redis!.createClient(), {
+        streamName: `${c.REDIS_KEY_PREFIX}socket.io`,
+        channelPrefix: `${c.REDIS_KEY_PREFIX}socket.io`,
+        sessionKeyPrefix: `${c.REDIS_KEY_PREFIX}socket.io:session:`,
+        maxLen: 10_000,
+        onlyPlaintext: true
+      })
+      if (c.RECOVERY_WINDOW_MS > 0) options.connectionStateRecovery = recovery
+      break
+  }
+
+  await fastify.register(fastifySocketIO, options)
+}, { name: 'socket-io', dependencies: ['config', 'redis'], fastify: '5.x' })

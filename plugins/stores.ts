@@ -1,0 +1,34 @@
+/**
+ * The stores behind the domain services, Redis-backed when Redis is configured and in-process
+ * otherwise. Both implementations pass the same contract suites (test/stores/).
+ */
+import fp from 'fastify-plugin'
+import { createKeys, type Keys } from '../src/stores/keys.js'
+import type { HistoryStore } from '../src/stores/history.js'
+import { MemoryHistoryStore } from '../src/stores/memory/history.js'
+import { RedisHistoryStore } from '../src/stores/redis/history.js'
+
+export interface Stores {
+  history: HistoryStore
+  keys: Keys
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    stores: Stores
+  }
+}
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const keys = createKeys(c.REDIS_KEY_PREFIX)
+  const redis = fastify.redis
+  const history: HistoryStore = redis === null
+    ? new MemoryHistoryStore({ maxLen: c.HISTORY_MAX_MESSAGES })
+    : new RedisHistoryStore({ client: redis.client, subscriber: redis.subscriber, keys, maxLen: c.HISTORY_MAX_MESSAGES })
+
+  fastify.decorate('stores', { history, keys })
+  fastify.addHook('onClose', async () => {
+    await history.close()
+  })
+}, { name: 'stores', dependencies: ['config', 'redis'], fastify: '5.x' })

@@ -1,0 +1,58 @@
+/**
+ * REST message history and service publishing (SPEC §6). Thin: schema, then one service call;
+ * the broadcast happens through the store's publication like any socket message.
+ */
+import type { FastifyInstance } from 'fastify'
+import { Type, type Static } from '../src/schemas/type.js'
+import { ClientMsgId, ErrorBody, Message, Meta, MessageId, RoomId, Text, UserId } from '../src/schemas/common.js'
+
+const Params = Type.Object({ roomId: RoomId })
+const HistoryQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  before: Type.Optional(MessageId),
+  after: Type.Optional(MessageId)
+}, { additionalProperties: false })
+const PublishBody = Type.Object({
+  text: Text,
+  userId: Type.Optional(UserId),
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  meta: Type.Optional(Meta),
+  clientMsgId: Type.Optional(ClientMsgId)
+}, { additionalProperties: false })
+const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(ClientMsgId) })
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody }
+
+export default async function messageRoutes (fastify: FastifyInstance): Promise<void> {
+  const messages = fastify.services.messages
+
+  fastify.get<{ Params: Static<typeof Params>, Querystring: Static<typeof HistoryQuery> }>('/rooms/:roomId/messages', {
+    preHandler: fastify.requireAuth,
+    schema: {
+      summary: 'Read a room\'s message history, oldest first',
+      params: Params,
+      querystring: HistoryQuery,
+      response: { 200: Type.Object({ messages: Type.Array(Message), hasMore: Type.Boolean() }), ...errors }
+    }
+  }, async (request) => {
+    const { roomId } = request.params
+    return await messages.history(request.principal!, { roomId, ...request.query })
+  })
+
+  fastify.post<{ Params: Static<typeof Params>, Body: Static<typeof PublishBody>, Headers: Static<typeof IdempotencyHeaders> }>('/rooms/:roomId/messages', {
+    preHandler: [fastify.requireAuth, fastify.requireRole('service', 'admin')],
+    schema: {
+      summary: 'Publish a message to a room (service and admin principals)',
+      params: Params,
+      headers: IdempotencyHeaders,
+      body: PublishBody,
+      response: { 200: Type.Object({ message: Message }), 201: Type.Object({ message: Message }), ...errors }
+    }
+  }, async (request, reply) => {
+    const { roomId } = request.params
+    const principal = request.principal!
+    messages.assertAccess(principal, roomId)
+    const clientMsgId = request.body.clientMsgId ?? request.headers['idempotency-key']
+    const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) })
+    return reply.code(duplicate ? 200 : 201).send({ message })
+  })
+}

@@ -1,0 +1,57 @@
+/**
+ * The application as a Fastify plugin: registers the resource plugins in their declared order,
+ * then the routes, and the error and not-found handlers that give every REST error the
+ * contract's shape. `server.ts` and the tests build it the same way (see build.ts).
+ */
+import type { FastifyInstance } from 'fastify'
+import cors from '@fastify/cors'
+import { toRestError, normalizeError } from './errors.js'
+import type { Config } from './config.js'
+import configPlugin from '../plugins/config.js'
+import lifecyclePlugin from '../plugins/lifecycle.js'
+import redisPlugin from '../plugins/redis.js'
+import jwtPlugin from '../plugins/jwt.js'
+import storesPlugin from '../plugins/stores.js'
+import servicesPlugin from '../plugins/services.js'
+import socketIoPlugin from '../plugins/socket-io.js'
+import realtimePlugin from '../plugins/realtime.js'
+import swaggerPlugin from '../plugins/swagger.js'
+import healthRoutes from '../routes/health.js'
+import messageRoutes from '../routes/messages.js'
+
+export interface AppOptions { config: Config }
+
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  fastify.setErrorHandler((err, request, reply) => {
+    const e = normalizeError(err)
+    if (e.code === 'internal') {
+      request.log.error({ err }, 'request failed')
+    } else if (e.statusCode >= 500) {
+      request.log.warn({ code: e.code, msg: e.message }, 'request refused')
+    }
+    const body = toRestError(e)
+    if (body.retryAfterMs !== undefined) reply.header('retry-after', Math.max(1, Math.ceil(body.retryAfterMs / 1000)))
+    return reply.code(body.statusCode).send(body)
+  })
+  fastify.setNotFoundHandler((request, reply) => {
+    const body = toRestError(normalizeError({ statusCode: 404 }))
+    body.message = `route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`
+    return reply.code(404).send(body)
+  })
+
+  // plugins/ — resources first, each declaring what it depends on
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(lifecyclePlugin)
+  await fastify.register(redisPlugin)
+  await fastify.register(jwtPlugin)
+  await fastify.register(cors, { origin: opts.config.corsOrigins === '*' ? '*' : opts.config.corsOrigins })
+  await fastify.register(storesPlugin)
+  await fastify.register(servicesPlugin)
+  await fastify.register(socketIoPlugin)
+  await fastify.register(realtimePlugin)
+  await fastify.register(swaggerPlugin)
+
+  // routes/
+  await fastify.register(healthRoutes)
+  await fastify.register(messageRoutes, { prefix: '/v1' })
+}

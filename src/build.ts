@@ -1,0 +1,46 @@
+/**
+ * The one factory for the server: Fastify options from the config, the TypeBox type provider,
+ * and the app plugin. Used by `server.ts` and by the tests, so tests run production settings.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import app from './app.js'
+import type { Config } from './config.js'
+
+/** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
+export const LOG_REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'auth.token',
+  'token',
+  '*.token'
+]
+
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: LOG_REDACT, censor: '[redacted]' },
+      base: { instance: config.instanceId }
+    },
+    // health/live must keep answering during the drain; ready answers 503 by itself
+    return503OnClosing: false,
+    bodyLimit: 64 * 1024,
+    trustProxy: true,
+    ajv: {
+      customOptions: {
+        // reject unknown fields instead of silently dropping them
+        removeAdditional: false,
+        coerceTypes: 'array',
+        allErrors: true
+      }
+    }
+  }
+}
+
+export async function buildServer (config: Config): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, { config })
+  return fastify as unknown as FastifyInstance
+}

@@ -1,0 +1,187 @@
+/**
+ * Configuration: one TypeBox schema for every environment variable, parsed once at start-up.
+ * Nothing else in the code base reads `process.env`. A bad value throws a ConfigError whose
+ * message is one line naming the variable and what was expected; `server.ts` prints it and
+ * exits with code 1.
+ */
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+import { hostname } from 'node:os'
+
+const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER, description = '') =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+
+const CommaList = (pattern: string, description: string) =>
+  Type.String({ pattern, description })
+
+/** Every variable the service reads; defaults follow SPEC §2 and §7. */
+export const ConfigSchema = Type.Object({
+  PORT: Int(3000, 0, 65535, 'listen port'),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+', description: 'a redis:// or rediss:// URL' })),
+  REDIS_CLUSTER_NODES: Type.Optional(CommaList('^[^,:\\s]+:\\d{1,5}(,[^,:\\s]+:\\d{1,5})*$', 'comma list of host:port')),
+  REDIS_KEY_PREFIX: Type.String({ default: 'sb:', pattern: '^[A-Za-z0-9_.:{}-]{1,64}$' }),
+  ADAPTER: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('redis-sharded'), Type.Literal('redis-streams')])),
+
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN [A-Z ]*PUBLIC KEY-----', description: 'a PEM public key' })),
+  JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA)(,(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA))*$', description: 'comma list of asymmetric algorithms' }),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+
+  CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma list of origins, or *' })),
+  TRANSPORTS: Type.String({ default: 'websocket,polling', pattern: '^(websocket|polling)(,(websocket|polling))?$', description: 'websocket and/or polling' }),
+  ROOM_ACCESS: Type.Union([Type.Literal('open'), Type.Literal('claims')], { default: 'open' }),
+
+  HISTORY_MAX_MESSAGES: Int(1000, 1, 1_000_000),
+  MESSAGE_MAX_LENGTH: Int(4000, 1, 1_000_000),
+  PRESENCE_TTL_MS: Int(30000, 1000, 3_600_000),
+  RECOVERY_WINDOW_MS: Int(120000, 0, 86_400_000),
+  SHUTDOWN_GRACE_MS: Int(10000, 100, 600_000),
+
+  RATE_LIMIT_HTTP_MAX: Int(100, 0),
+  RATE_LIMIT_HTTP_WINDOW_MS: Int(60000, 1),
+  RATE_LIMIT_SEND_BURST: Int(20, 0),
+  RATE_LIMIT_SEND_PER_SECOND: Type.Number({ default: 2, minimum: 0 }),
+  RATE_LIMIT_EVENTS_PER_MINUTE: Int(120, 0),
+  RATE_LIMIT_CONNECTIONS_PER_10S: Int(30, 0),
+  MAX_FRAME_BYTES: Int(65536, 1024, 100 * 1024 * 1024),
+  MAX_ROOMS_PER_SOCKET: Int(100, 1, 100_000),
+  MAX_SOCKET_BUFFER_BYTES: Int(8388608, 1024),
+
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  INSTANCE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }))
+})
+
+type Env = Static<typeof ConfigSchema>
+
+export type AdapterKind = 'memory' | 'redis' | 'redis-sharded' | 'redis-streams'
+
+/** The parsed, typed configuration with a few derived fields. */
+export interface Config extends Omit<Env, 'ADAPTER'> {
+  ADAPTER: AdapterKind
+  /** true when no JWT_SECRET / JWT_PUBLIC_KEY was given and the dev secret is used */
+  usingDevSecret: boolean
+  corsOrigins: string[] | '*' | false
+  transports: Array<'websocket' | 'polling'>
+  jwtAlgorithms: string[]
+  redisClusterNodes: Array<{ host: string, port: number }>
+  instanceId: string
+}
+
+/** The development secret: deliberately public; production refuses to start with it. */
+export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production'
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function describe (schema: TSchema & Record<string, unknown>): string {
+  const parts: string[] = []
+  if (typeof schema.description === 'string') parts.push(schema.description)
+  if (schema.type === 'integer') {
+    parts.push(`an integer${schema.minimum !== undefined ? ` >= ${schema.minimum}` : ''}${schema.maximum !== undefined && schema.maximum !== Number.MAX_SAFE_INTEGER ? ` <= ${schema.maximum}` : ''}`)
+  } else if (schema.type === 'number') {
+    parts.push(`a number${schema.minimum !== undefined ? ` >= ${schema.minimum}` : ''}`)
+  } else if (Array.isArray(schema.anyOf)) {
+    parts.push('one of ' + (schema.anyOf as Array<{ const?: unknown }>).map(s => String(s.const)).join(', '))
+  } else if (schema.type === 'string' && parts.length === 0) {
+    parts.push(schema.minLength ? 'a non-empty string' : 'a string')
+  }
+  return parts.join(', ')
+}
+
+/**
+ * Parses an environment object into a Config. Throws ConfigError (one line) on the first bad
+ * variable. Empty strings count as unset.
+ */
+export function parseConfig (env: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  const props = ConfigSchema.properties as unknown as Record<string, TSchema & Record<string, unknown>>
+  for (const [name, schema] of Object.entries(props)) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    const converted = Value.Convert(schema, value)
+    if (!Value.Check(schema, converted)) {
+      throw new ConfigError(`invalid configuration: ${name}=${JSON.stringify(redact(name, value))} is not valid; expected ${describe(schema)}`)
+    }
+    raw[name] = converted
+  }
+  const parsed = Value.Default(ConfigSchema, raw) as Env
+  if (!Value.Check(ConfigSchema, parsed)) {
+    const first = Value.Errors(ConfigSchema, parsed)[0]
+    throw new ConfigError(`invalid configuration: ${first?.instancePath.slice(1) ?? 'environment'} ${first?.message ?? 'is invalid'}`)
+  }
+  return finish(parsed)
+}
+
+function redact (name: string, value: string): string {
+  return /SECRET|TOKEN|KEY/.test(name) ? '<redacted>' : value
+}
+
+function finish (env: Env): Config {
+  const production = env.NODE_ENV === 'production'
+
+  if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
+    throw new ConfigError('invalid configuration: JWT_SECRET and JWT_PUBLIC_KEY are both set; expected only one of them')
+  }
+  const usingDevSecret = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
+  if (production && usingDevSecret) {
+    throw new ConfigError('invalid configuration: JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production; expected a secret of at least 32 bytes or a PEM public key')
+  }
+  if (production && env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
+    throw new ConfigError('invalid configuration: JWT_SECRET is too short; expected at least 32 bytes when NODE_ENV=production')
+  }
+  if (production && env.JWT_SECRET === DEV_JWT_SECRET) {
+    throw new ConfigError('invalid configuration: JWT_SECRET is the development secret; expected a secret of your own when NODE_ENV=production')
+  }
+
+  const redisConfigured = env.REDIS_URL !== undefined || env.REDIS_CLUSTER_NODES !== undefined
+  let adapter: AdapterKind
+  if (!redisConfigured) {
+    if (env.ADAPTER !== undefined) {
+      throw new ConfigError(`invalid configuration: ADAPTER=${env.ADAPTER} needs REDIS_URL or REDIS_CLUSTER_NODES; expected it unset in in-process mode`)
+    }
+    adapter = 'memory'
+  } else if (env.REDIS_CLUSTER_NODES !== undefined) {
+    if (env.ADAPTER !== undefined && env.ADAPTER !== 'redis-sharded') {
+      throw new ConfigError(`invalid configuration: ADAPTER=${env.ADAPTER} with REDIS_CLUSTER_NODES; expected redis-sharded (a cluster implies the sharded adapter)`)
+    }
+    adapter = 'redis-sharded'
+  } else {
+    adapter = env.ADAPTER ?? 'redis'
+  }
+
+  let corsOrigins: Config['corsOrigins']
+  if (env.CORS_ORIGINS === undefined) {
+    corsOrigins = production ? false : '*'
+  } else if (env.CORS_ORIGINS.trim() === '*') {
+    corsOrigins = '*'
+  } else {
+    const list = env.CORS_ORIGINS.split(',').map(s => s.trim()).filter(Boolean)
+    for (const origin of list) {
+      if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
+        throw new ConfigError(`invalid configuration: CORS_ORIGINS has ${JSON.stringify(origin)}; expected a comma list of origins like https://app.example.com, or *`)
+      }
+    }
+    corsOrigins = list.length > 0 ? list : false
+  }
+
+  return {
+    ...env,
+    ADAPTER: adapter,
+    usingDevSecret,
+    JWT_SECRET: usingDevSecret ? DEV_JWT_SECRET : env.JWT_SECRET,
+    corsOrigins,
+    transports: [...new Set(env.TRANSPORTS.split(','))] as Config['transports'],
+    jwtAlgorithms: env.JWT_PUBLIC_KEY !== undefined ? env.JWT_ALGORITHMS.split(',') : ['HS256'],
+    redisClusterNodes: (env.REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean).map(hp => {
+      const i = hp.lastIndexOf(':')
+      return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) }
+    }),
+    instanceId: env.INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32) || 'sb'}-${process.pid}-${Date.now().toString(36)}`
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The message service: the one function behind `message:send` and `POST /v1/rooms/:id/messages`,
+ * and behind history reads on both transports. It checks limits and room rules, then hands the
+ * message to the HistoryStore, which stores and publishes it atomically; the broadcast to
+ * sockets happens in the relay, from the store's publication, on every instance.
+ */
+import { appError } from '../errors.js'
+import { META_MAX_BYTES } from '../schemas/common.js'
+import type { AppendResult, HistoryStore, RangeResult, SinceResult } from '../stores/history.js'
+import type { Principal } from './principal.js'
+import { assertRoomAccess, type RoomAccess } from './rooms.js'
+
+export const CATCH_UP_MAX = 200
+export const HISTORY_DEFAULT_LIMIT = 50
+
+export interface SendInput {
+  roomId: string
+  text: string
+  clientMsgId?: string
+  meta?: Record<string, unknown>
+  /** services may post on behalf of a user (REST); sockets always post as themselves */
+  userId?: string
+  name?: string
+}
+
+export interface HistoryQuery { roomId: string, before?: string, after?: string, limit?: number }
+
+export interface MessageServiceOptions {
+  history: HistoryStore
+  roomAccess: RoomAccess
+  maxLength: number
+}
+
+export interface MessageService {
+  send: (principal: Principal, input: SendInput) => Promise<AppendResult>
+  history: (principal: Principal, query: HistoryQuery) => Promise<RangeResult>
+  catchUp: (principal: Principal, roomId: string, since: string) => Promise<SinceResult>
+  assertAccess: (principal: Principal, roomId: string) => void
+}
+
+export function createMessageService (opts: MessageServiceOptions): MessageService {
+  const { history, roomAccess, maxLength } = opts
+
+  function assertAccess (principal: Principal, roomId: string): void {
+    assertRoomAccess(principal, roomId, roomAccess)
+  }
+
+  return {
+    assertAccess,
+
+    async send (principal, input) {
+      // code points, not UTF-16 units; the cheap length check settles almost every message
+      if (input.text.length > maxLength && [...input.text].length > maxLength) {
+        throw appError('payload_too_large', `text is longer than ${maxLength} characters`)
+      }
+      if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > META_MAX_BYTES) {
+        throw appError('payload_too_large', `meta is larger than ${META_MAX_BYTES} bytes`)
+      }
+      const userId = input.userId ?? principal.sub
+      const name = input.userId !== undefined && input.userId !== principal.sub ? input.name : (input.name ?? principal.name)
+      return await history.append({
+        roomId: input.roomId,
+        userId,
+        ...(name !== undefined && { name }),
+        text: input.text,
+        ...(input.meta !== undefined && { meta: input.meta }),
+        ...(input.clientMsgId !== undefined && { clientMsgId: input.clientMsgId })
+      })
+    },
+
+    async history (principal, q) {
+      assertAccess(principal, q.roomId)
+      return await history.range(q.roomId, { before: q.before, after: q.after, limit: q.limit ?? HISTORY_DEFAULT_LIMIT })
+    },
+
+    async catchUp (principal, roomId, since) {
+      assertAccess(principal, roomId)
+      return await history.since(roomId, since, CATCH_UP_MAX)
+    }
+  }
+}

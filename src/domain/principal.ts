@@ -1,0 +1,81 @@
+/**
+ * Who is calling: the verified JWT claims (SPEC §3), checked once at authentication and then
+ * carried in `socket.data` / `request.principal`.
+ */
+import { Type } from '../schemas/type.js'
+import { compileValidator } from '../schemas/validate.js'
+import { appError } from '../errors.js'
+
+export type Role = 'user' | 'service' | 'admin'
+
+export interface Principal {
+  sub: string
+  name?: string
+  role: Role
+  /** room patterns the principal is limited to; undefined when the token has no `rooms` claim */
+  rooms?: string[]
+  /** token expiry, epoch ms */
+  exp: number
+}
+
+const Claims = Type.Object({
+  sub: Type.String({ minLength: 1, maxLength: 128 }),
+  exp: Type.Number(),
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service'), Type.Literal('admin')])),
+  rooms: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}\\*?$|^\\*$' }), { maxItems: 1000 }))
+})
+const checkClaims = compileValidator(Claims)
+
+/** A verify function: returns the decoded claims or throws fast-jwt's TokenError. */
+export type TokenVerifier = (token: string) => unknown
+
+export type Authenticate = (token: unknown) => Principal
+
+/**
+ * Wraps the JWT verifier (from @fastify/jwt) so that REST and the socket handshake get the same
+ * principal and the same contract codes for every failure.
+ */
+export function createAuthenticator (verify: TokenVerifier): Authenticate {
+  return function authenticate (token) {
+    if (typeof token !== 'string' || token.length === 0) throw appError('unauthorized', 'missing token')
+    let claims: unknown
+    try {
+      claims = verify(token)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'FAST_JWT_EXPIRED') throw appError('token_expired', 'token expired')
+      throw appError('unauthorized', describeTokenError(code))
+    }
+    let c
+    try {
+      c = checkClaims(claims)
+    } catch {
+      throw appError('unauthorized', 'token claims are invalid')
+    }
+    const principal: Principal = { sub: c.sub, role: c.role ?? 'user', exp: c.exp * 1000 }
+    if (c.name !== undefined) principal.name = c.name
+    if (c.rooms !== undefined) principal.rooms = c.rooms
+    return principal
+  }
+}
+
+function describeTokenError (code: string | undefined): string {
+  switch (code) {
+    case 'FAST_JWT_MALFORMED': case 'FAST_JWT_INVALID_TYPE': return 'malformed token'
+    case 'FAST_JWT_INVALID_SIGNATURE': return 'invalid token signature'
+    case 'FAST_JWT_INVALID_ALGORITHM': return 'token algorithm not allowed'
+    case 'FAST_JWT_MISSING_SIGNATURE': return 'unsigned tokens are not allowed'
+    case 'FAST_JWT_INVALID_CLAIM_VALUE': return 'token issuer or audience not accepted'
+    case 'FAST_JWT_MISSING_REQUIRED_CLAIM': return 'token lacks a required claim (exp)'
+    case 'FAST_JWT_INACTIVE': return 'token not yet valid'
+    default: return 'invalid token'
+  }
+}
+
+/** Extracts a bearer token from an Authorization header value. */
+export function bearerToken (header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return m?.[1]
+}

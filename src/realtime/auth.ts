@@ -1,0 +1,43 @@
+/**
+ * Handshake authentication (SPEC §3, §4): the token comes from `auth.token` or the
+ * `Authorization: Bearer` header, never from the query string. A refused handshake is a
+ * `connect_error` whose `message` is the contract code and whose `data` is `{ code, message }`.
+ */
+import { normalizeError, appError } from '../errors.js'
+import { bearerToken, type Authenticate, type Role } from '../domain/principal.js'
+import type { AppSocket } from './types.js'
+
+type Next = (err?: Error) => void
+
+export function connectError (err: unknown): Error {
+  const e = normalizeError(err)
+  const out = new Error(e.code) as Error & { data: { code: string, message: string } }
+  out.data = { code: e.code, message: e.message }
+  return out
+}
+
+export interface HandshakeAuthOptions {
+  authenticate: Authenticate
+  isDraining: () => boolean
+  /** when set, only these roles may connect (the /admin namespace) */
+  roles?: Role[]
+}
+
+export function createHandshakeAuth (opts: HandshakeAuthOptions) {
+  return function handshakeAuth (socket: AppSocket, next: Next): void {
+    try {
+      if (opts.isDraining()) throw appError('unavailable', 'this instance is draining; connect to another one')
+      const auth = socket.handshake.auth as { token?: unknown } | undefined
+      const token = auth?.token ?? bearerToken(socket.handshake.headers.authorization)
+      const principal = opts.authenticate(token)
+      if (opts.roles !== undefined && !opts.roles.includes(principal.role)) {
+        throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
+      }
+      socket.data.principal = principal
+      socket.data.ip = socket.handshake.address
+      next()
+    } catch (err) {
+      next(connectError(err))
+    }
+  }
+}

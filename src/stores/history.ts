@@ -1,0 +1,72 @@
+/**
+ * HistoryStore: the broker of Switchboard, in Centrifugo's sense. `append` stores a message in
+ * its room's history and publishes it to every instance as one atomic, ordered step, so the
+ * order clients see is the order of history. Implemented in memory (one process) and on Redis
+ * Streams; both pass test/stores/history.contract.ts.
+ */
+import type { Message } from '../schemas/common.js'
+
+export interface MessageDraft {
+  roomId: string
+  userId: string
+  name?: string
+  text: string
+  meta?: Record<string, unknown>
+  clientMsgId?: string
+}
+
+export interface AppendResult {
+  message: Message
+  /** true when `(userId, roomId, clientMsgId)` was seen within the idempotency window */
+  duplicate: boolean
+}
+
+export interface RangeQuery { before?: string, after?: string, limit: number }
+export interface RangeResult { messages: Message[], hasMore: boolean }
+export interface SinceResult { missed: Message[], hasMore: boolean, recovered: boolean }
+
+export type MessageListener = (message: Message) => void
+
+export interface HistoryStore {
+  /** Stores and publishes a message; a repeat of a clientMsgId returns the first message and publishes nothing. */
+  append: (draft: MessageDraft) => Promise<AppendResult>
+  /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
+  range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
+  /** Messages after `sinceId`, oldest first, and whether none after it can have been lost. */
+  since: (roomId: string, sinceId: string, limit: number) => Promise<SinceResult>
+  /** Called for every appended message of every room, on every instance, in history order. */
+  onMessage: (listener: MessageListener) => void
+  close: () => Promise<void>
+}
+
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
+
+/** Parses `<ms>-<seq>`; ids are validated by schema before they reach a store. */
+export function parseId (id: string): [number, number] {
+  const i = id.indexOf('-')
+  return [Number(id.slice(0, i)), Number(id.slice(i + 1))]
+}
+
+export function compareIds (a: string, b: string): number {
+  const [am, as] = parseId(a)
+  const [bm, bs] = parseId(b)
+  return am !== bm ? am - bm : as - bs
+}
+
+/** The stored body of a message: everything but `id` and `at`, which come from the position. */
+export function draftBody (d: MessageDraft): string {
+  return JSON.stringify({
+    roomId: d.roomId,
+    userId: d.userId,
+    name: d.name,
+    text: d.text,
+    meta: d.meta,
+    clientMsgId: d.clientMsgId
+  })
+}
+
+export function messageFrom (id: string, body: string): Message {
+  const parsed = JSON.parse(body) as Omit<Message, 'id' | 'at'>
+  const message: Message = { id, ...parsed, at: parseId(id)[0] }
+  return message
+}

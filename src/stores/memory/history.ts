@@ -1,0 +1,127 @@
+/**
+ * In-process HistoryStore for the single-instance mode (no REDIS_URL). Mirrors the Redis
+ * implementation's semantics: positions `<ms>-<seq>`, MAXLEN trim, a per-room epoch, a 24 h
+ * idempotency window, and listeners called synchronously in append order.
+ */
+import type { Message } from '../../schemas/common.js'
+import {
+  compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom,
+  type AppendResult, type HistoryStore, type MessageDraft, type MessageListener,
+  type RangeQuery, type RangeResult, type SinceResult
+} from '../history.js'
+
+interface Room {
+  messages: Message[]
+  lastMs: number
+  lastSeq: number
+  /** first id of the current epoch (the room's history began there) */
+  start: string
+  /** highest id removed by trimming, '0-0' when none */
+  maxDeleted: string
+}
+
+export interface MemoryHistoryOptions {
+  maxLen: number
+  now?: () => number
+}
+
+export class MemoryHistoryStore implements HistoryStore {
+  readonly #rooms = new Map<string, Room>()
+  readonly #idem = new Map<string, { message: Message, expiresAt: number }>()
+  readonly #listeners: MessageListener[] = []
+  readonly #maxLen: number
+  readonly #now: () => number
+
+  constructor (opts: MemoryHistoryOptions) {
+    this.#maxLen = opts.maxLen
+    this.#now = opts.now ?? Date.now
+  }
+
+  async append (draft: MessageDraft): Promise<AppendResult> {
+    const now = this.#now()
+    let idemKey: string | undefined
+    if (draft.clientMsgId !== undefined) {
+      idemKey = JSON.stringify([draft.roomId, draft.userId, draft.clientMsgId])
+      const seen = this.#idem.get(idemKey)
+      if (seen !== undefined && seen.expiresAt > now) return { message: seen.message, duplicate: true }
+    }
+    let room = this.#rooms.get(draft.roomId)
+    const ms = Math.max(now, room?.lastMs ?? 0)
+    const seq = room !== undefined && ms === room.lastMs ? room.lastSeq + 1 : 0
+    const id = `${ms}-${seq}`
+    if (room === undefined) {
+      room = { messages: [], lastMs: ms, lastSeq: seq, start: id, maxDeleted: '0-0' }
+      this.#rooms.set(draft.roomId, room)
+    }
+    room.lastMs = ms
+    room.lastSeq = seq
+    const message = messageFrom(id, draftBody(draft))
+    room.messages.push(message)
+    if (room.messages.length > this.#maxLen) {
+      const removed = room.messages.splice(0, room.messages.length - this.#maxLen)
+      room.maxDeleted = removed[removed.length - 1].id
+    }
+    if (idemKey !== undefined) {
+      this.#idem.set(idemKey, { message, expiresAt: now + IDEMPOTENCY_TTL_MS })
+      if (this.#idem.size % 1024 === 0) this.#sweepIdempotency(now)
+    }
+    for (const l of this.#listeners) l(message)
+    return { message, duplicate: false }
+  }
+
+  async range (roomId: string, q: RangeQuery): Promise<RangeResult> {
+    const all = this.#rooms.get(roomId)?.messages ?? []
+    if (q.after !== undefined) {
+      const before = q.before
+      const from = lowerBound(all, q.after, true)
+      const window: Message[] = []
+      for (let i = from; i < all.length && window.length <= q.limit; i++) {
+        if (before !== undefined && compareIds(all[i].id, before) >= 0) break
+        window.push(all[i])
+      }
+      const hasMore = window.length > q.limit
+      return { messages: hasMore ? window.slice(0, q.limit) : window, hasMore }
+    }
+    const end = q.before !== undefined ? lowerBound(all, q.before, false) : all.length
+    const start = Math.max(0, end - q.limit)
+    return { messages: all.slice(start, end), hasMore: start > 0 }
+  }
+
+  async since (roomId: string, sinceId: string, limit: number): Promise<SinceResult> {
+    const room = this.#rooms.get(roomId)
+    if (room === undefined) return { missed: [], hasMore: false, recovered: false }
+    const page = await this.range(roomId, { after: sinceId, limit })
+    const recovered = compareIds(sinceId, room.start) >= 0 && compareIds(sinceId, room.maxDeleted) >= 0
+    return { missed: page.messages, hasMore: page.hasMore, recovered }
+  }
+
+  onMessage (listener: MessageListener): void {
+    this.#listeners.push(listener)
+  }
+
+  /** Forgets a room's history, as a Redis flush would: the next append starts a new epoch. */
+  reset (roomId: string): void {
+    this.#rooms.delete(roomId)
+  }
+
+  async close (): Promise<void> {
+    this.#listeners.length = 0
+  }
+
+  #sweepIdempotency (now: number): void {
+    for (const [k, v] of this.#idem) if (v.expiresAt <= now) this.#idem.delete(k)
+  }
+}
+
+/** Index of the first message with id > `id` (strictlyAfter) or id >= `id` (otherwise). */
+function lowerBound (all: Message[], id: string, strictlyAfter: boolean): number {
+  let lo = 0
+  let hi = all.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const c = compareIds(all[mid].id, id)
+    if (strictlyAfter ? c <= 0 : c < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}

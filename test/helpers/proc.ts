@@ -1,0 +1,62 @@
+/**
+ * Real server processes (`node --import=tsx src/server.ts`) for multi-instance, crash and drain
+ * tests. Each gets a free port; `ready` resolves when the instance listens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import { freePort, sleep } from './net.js'
+import { baseEnv, type Env } from './app.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface ServerProc {
+  proc: ChildProcess
+  url: string
+  port: number
+  /** everything the process wrote to stdout and stderr so far */
+  output: () => string
+  /** resolves with the exit code (or signal name) when the process ends */
+  exited: Promise<number | string>
+  /** sends a signal and waits for the exit */
+  stop: (signal?: NodeJS.Signals) => Promise<number | string>
+}
+
+export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean } = {}): Promise<ServerProc> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...baseEnv({ LOG_LEVEL: 'info', ...env }), PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | string>(resolve => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  const url = `http://127.0.0.1:${port}`
+  const server: ServerProc = {
+    proc,
+    url,
+    port,
+    output: () => out,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      return await exited
+    }
+  }
+  t?.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    await exited
+  })
+  if (opts.waitReady !== false) {
+    const end = Date.now() + 20_000
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}):\n${out}`)
+      if (out.includes('Server listening')) break
+      if (Date.now() > end) throw new Error(`server did not start within 20 s:\n${out}`)
+      await sleep(25)
+    }
+  }
+  return server
+}

@@ -1,0 +1,62 @@
+/** Real socket.io-client connections for tests, with timeouts on everything awaited. */
+import { io as ioc, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client'
+
+export type ClientSocket = Socket
+
+export interface ConnectOptions extends Partial<ManagerOptions & SocketOptions> {
+  namespace?: string
+  timeoutMs?: number
+}
+
+const open: ClientSocket[] = []
+
+/** Connects with `auth: { token }`; rejects with the connect_error (message = code, data). */
+export async function connect (url: string, token: string | undefined, opts: ConnectOptions = {}): Promise<ClientSocket> {
+  const { namespace = '/', timeoutMs = 5000, ...rest } = opts
+  const socket = ioc(url + namespace, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: timeoutMs,
+    ...(token !== undefined && { auth: { token } }),
+    ...rest
+  })
+  open.push(socket)
+  return await new Promise((resolve, reject) => {
+    const t = setTimeout(() => { socket.close(); reject(new Error('connect timeout')) }, timeoutMs)
+    socket.once('connect', () => { clearTimeout(t); resolve(socket) })
+    socket.once('connect_error', (err) => { clearTimeout(t); socket.close(); reject(err) })
+  })
+}
+
+/** Emits with an ack and resolves with the answer (rejects after the timeout). */
+export async function ack<T = any> (socket: ClientSocket, event: string, ...args: unknown[]): Promise<T> {
+  return await socket.timeout(5000).emitWithAck(event, ...args) as T
+}
+
+/** Resolves with the next `event` (rejects after the timeout). */
+export async function next<T = any> (socket: ClientSocket, event: string, timeoutMs = 5000): Promise<T> {
+  return await new Promise((resolve, reject) => {
+    const t = setTimeout(() => { socket.off(event, on); reject(new Error(`no ${event} within ${timeoutMs} ms`)) }, timeoutMs)
+    function on (payload: T): void { clearTimeout(t); resolve(payload) }
+    socket.once(event, on)
+  })
+}
+
+/** Records every `event` the socket receives from now on. */
+export function collect<T = any> (socket: ClientSocket, event: string): T[] {
+  const seen: T[] = []
+  socket.on(event, (p: T) => seen.push(p))
+  return seen
+}
+
+/** Records every event of any name (to assert that nothing arrived). */
+export function collectAll (socket: ClientSocket): Array<{ event: string, args: unknown[] }> {
+  const seen: Array<{ event: string, args: unknown[] }> = []
+  socket.onAny((event: string, ...args: unknown[]) => seen.push({ event, args }))
+  return seen
+}
+
+export function closeAll (): void {
+  for (const s of open.splice(0)) s.close()
+}
