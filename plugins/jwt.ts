@@ -13,9 +13,9 @@ import { bearerToken, createAuthenticator, type Authenticate, type Principal, ty
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: Authenticate
-    /** preHandler: requires a valid bearer token and sets `request.principal` */
+    /** onRequest hook: requires a valid bearer token and sets `request.principal` (before validation, so an anonymous caller gets 401, not 400) */
     requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** preHandler factory: requires one of the roles (after requireAuth) */
+    /** onRequest hook factory: requires one of the roles (after requireAuth) */
     requireRole: (...roles: Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
   interface FastifyRequest {
@@ -27,7 +27,8 @@ export default fp(async (fastify) => {
   const c = fastify.config
   const verify = {
     algorithms: c.jwtAlgorithms as Array<'HS256'>,
-    requiredClaims: ['exp'],
+    // an issuer / audience that is configured must also be present, not merely right when present
+    requiredClaims: ['exp', ...(c.JWT_ISSUER !== undefined ? ['iss'] : []), ...(c.JWT_AUDIENCE !== undefined ? ['aud'] : [])],
     ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
     ...(c.JWT_AUDIENCE !== undefined && { allowedAud: c.JWT_AUDIENCE })
   }

@@ -26,7 +26,7 @@ export default async function messageRoutes (fastify: FastifyInstance): Promise<
   const messages = fastify.services.messages
 
   fastify.get<{ Params: Static<typeof Params>, Querystring: Static<typeof HistoryQuery> }>('/rooms/:roomId/messages', {
-    preHandler: fastify.requireAuth,
+    onRequest: fastify.requireAuth,
     schema: {
       summary: 'Read a room\'s message history, oldest first',
       params: Params,
@@ -39,7 +39,7 @@ export default async function messageRoutes (fastify: FastifyInstance): Promise<
   })
 
   fastify.post<{ Params: Static<typeof Params>, Body: Static<typeof PublishBody>, Headers: Static<typeof IdempotencyHeaders> }>('/rooms/:roomId/messages', {
-    preHandler: [fastify.requireAuth, fastify.requireRole('service', 'admin')],
+    onRequest: [fastify.requireAuth, fastify.requireRole('service', 'admin')],
     schema: {
       summary: 'Publish a message to a room (service and admin principals)',
       params: Params,

@@ -6,13 +6,15 @@ export type ClientSocket = Socket
 export interface ConnectOptions extends Partial<ManagerOptions & SocketOptions> {
   namespace?: string
   timeoutMs?: number
+  /** called with the socket before it connects, to register listeners for early events */
+  onCreate?: (socket: ClientSocket) => void
 }
 
 const open: ClientSocket[] = []
 
 /** Connects with `auth: { token }`; rejects with the connect_error (message = code, data). */
 export async function connect (url: string, token: string | undefined, opts: ConnectOptions = {}): Promise<ClientSocket> {
-  const { namespace = '/', timeoutMs = 5000, ...rest } = opts
+  const { namespace = '/', timeoutMs = 5000, onCreate, ...rest } = opts
   const socket = ioc(url + namespace, {
     transports: ['websocket'],
     reconnection: false,
@@ -22,6 +24,7 @@ export async function connect (url: string, token: string | undefined, opts: Con
     ...rest
   })
   open.push(socket)
+  onCreate?.(socket)
   return await new Promise((resolve, reject) => {
     const t = setTimeout(() => { socket.close(); reject(new Error('connect timeout')) }, timeoutMs)
     socket.once('connect', () => { clearTimeout(t); resolve(socket) })
