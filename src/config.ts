@@ -8,22 +8,22 @@ import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { hostname } from 'node:os'
 
-const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER, description = '') =>
-  Type.Integer({ default: def, minimum: min, maximum: max, description })
+const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: def, minimum: min, maximum: max })
 
 const CommaList = (pattern: string, description: string) =>
   Type.String({ pattern, description })
 
 /** Every variable the service reads; defaults follow SPEC §2 and §7. */
 export const ConfigSchema = Type.Object({
-  PORT: Int(3000, 0, 65535, 'listen port'),
+  PORT: Int(3000, 0, 65535),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+', description: 'a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: Type.Optional(CommaList('^[^,:\\s]+:\\d{1,5}(,[^,:\\s]+:\\d{1,5})*$', 'comma list of host:port')),
-  REDIS_KEY_PREFIX: Type.String({ default: 'sb:', pattern: '^[A-Za-z0-9_.:{}-]{1,64}$' }),
+  REDIS_KEY_PREFIX: Type.String({ default: 'sb:', pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: '1-64 of A-Z a-z 0-9 _ . : -' }),
   ADAPTER: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('redis-sharded'), Type.Literal('redis-streams')])),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
@@ -53,7 +53,7 @@ export const ConfigSchema = Type.Object({
   MAX_SOCKET_BUFFER_BYTES: Int(8388608, 1024),
 
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
-  INSTANCE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }))
+  INSTANCE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: '1-64 of A-Z a-z 0-9 _ . -' }))
 })
 
 type Env = Static<typeof ConfigSchema>
@@ -104,7 +104,9 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   for (const [name, schema] of Object.entries(props)) {
     const value = env[name]
     if (value === undefined || value === '') continue
-    const converted = Value.Convert(schema, value)
+    // numbers must look like numbers: Convert alone would turn '1.5' into an integer 1
+    const numeric = schema.type === 'integer' ? /^-?\d+$/ : schema.type === 'number' ? /^-?\d+(\.\d+)?$/ : undefined
+    const converted = numeric !== undefined && !numeric.test(value.trim()) ? value : Value.Convert(schema, value.trim())
     if (!Value.Check(schema, converted)) {
       throw new ConfigError(`invalid configuration: ${name}=${JSON.stringify(redact(name, value))} is not valid; expected ${describe(schema)}`)
     }
@@ -119,7 +121,7 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
 }
 
 function redact (name: string, value: string): string {
-  return /SECRET|TOKEN|KEY/.test(name) ? '<redacted>' : value
+  return /SECRET|TOKEN|PUBLIC_KEY/.test(name) ? '<redacted>' : value
 }
 
 function finish (env: Env): Config {

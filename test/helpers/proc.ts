@@ -22,6 +22,15 @@ export interface ServerProc {
   stop: (signal?: NodeJS.Signals) => Promise<number | string>
 }
 
+async function live (url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(500) })
+    return res.status === 200
+  } catch {
+    return false
+  }
+}
+
 export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean } = {}): Promise<ServerProc> {
   const port = await freePort()
   const proc = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
@@ -53,7 +62,7 @@ export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { w
     const end = Date.now() + 20_000
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}):\n${out}`)
-      if (out.includes('Server listening')) break
+      if (await live(url)) break
       if (Date.now() > end) throw new Error(`server did not start within 20 s:\n${out}`)
       await sleep(25)
     }

@@ -17,6 +17,8 @@ export interface TestRedis {
   /** starts it again on the same port (only for a server this helper started) */
   start: () => Promise<void>
   close: () => Promise<void>
+  /** sends a signal to the server process (SIGSTOP / SIGCONT to make it hang), owned servers only */
+  signal: (sig: NodeJS.Signals) => void
   owned: boolean
 }
 
@@ -49,7 +51,7 @@ export async function startRedis (opts: { own?: boolean, env?: Record<string, st
     await waitForPing(external)
     const port = Number(new URL(external).port || 6379)
     const refuse = async (): Promise<void> => { throw new Error('cannot stop an external Redis (REDIS_URL)') }
-    return { url: external, port, stop: refuse, start: refuse, close: async () => {}, owned: false }
+    return { url: external, port, stop: refuse, start: refuse, close: async () => {}, signal: () => { throw new Error('cannot signal an external Redis') }, owned: false }
   }
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
@@ -67,5 +69,7 @@ export async function startRedis (opts: { own?: boolean, env?: Record<string, st
     await exited
   }
   await start()
-  return { url, port, start, stop, close: stop, owned: true }
+  const signal = (sig: NodeJS.Signals): void => { proc?.kill(sig) }
+  const close = async (): Promise<void> => { signal('SIGCONT'); await stop() }
+  return { url, port, start, stop, close, signal, owned: true }
 }
