@@ -13,6 +13,8 @@ import { bearerToken, createAuthenticator, type Authenticate, type Principal, ty
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: Authenticate
+    /** the principal of the request's bearer token, verified once per request (the REST rate limiter asks before requireAuth); throws like requireAuth */
+    authenticateRequest: (request: FastifyRequest) => Principal
     /** onRequest hook: requires a valid bearer token and sets `request.principal` (before validation, so an anonymous caller gets 401, not 400) */
     requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** onRequest hook factory: requires one of the roles (after requireAuth) */
@@ -45,13 +47,29 @@ export default fp(async (fastify) => {
   fastify.decorate('authenticate', authenticate)
   fastify.decorateRequest('principal', null)
 
-  fastify.decorate('requireAuth', async (request: FastifyRequest) => {
-    const header = request.headers.authorization
-    const token = bearerToken(header)
-    if (token === undefined) {
-      throw appError('unauthorized', header === undefined ? 'missing bearer token' : 'malformed Authorization header')
+  // the outcome (principal or error) is kept per request, so a token is verified only once
+  const verified = new WeakMap<FastifyRequest, Principal | Error>()
+  fastify.decorate('authenticateRequest', (request: FastifyRequest): Principal => {
+    let outcome = verified.get(request)
+    if (outcome === undefined) {
+      const header = request.headers.authorization
+      const token = bearerToken(header)
+      try {
+        if (token === undefined) {
+          throw appError('unauthorized', header === undefined ? 'missing bearer token' : 'malformed Authorization header')
+        }
+        outcome = authenticate(token)
+      } catch (err) {
+        outcome = err as Error
+      }
+      verified.set(request, outcome)
     }
-    request.principal = authenticate(token)
+    if (outcome instanceof Error) throw outcome
+    return outcome
+  })
+
+  fastify.decorate('requireAuth', async (request: FastifyRequest) => {
+    request.principal = fastify.authenticateRequest(request)
   })
 
   fastify.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest) => {

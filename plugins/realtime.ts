@@ -5,7 +5,8 @@
  */
 import fp from 'fastify-plugin'
 import { createHandshakeAuth } from '../src/realtime/auth.js'
-import { createHandle, type EventGuard } from '../src/realtime/handle.js'
+import { createHandle, type EventGuard, type Handle } from '../src/realtime/handle.js'
+import { isAppError } from '../src/errors.js'
 import { ExpiryScheduler } from '../src/realtime/expiry.js'
 import { registerDefaultNamespace, type DefaultNamespaceDeps } from '../src/realtime/namespaces/default.js'
 import { startRelay } from '../src/realtime/relay.js'
@@ -27,6 +28,10 @@ export interface Realtime {
   onDrained: Array<() => Promise<void>>
   /** checks run before every handled event (rate limits); they throw a catalog error to refuse */
   guards: EventGuard[]
+  /** Socket.IO middlewares run on both namespaces before the handshake authentication (per-IP connection limit) */
+  preAuth: Array<(socket: AppSocket, next: (err?: Error) => void) => void>
+  /** told of every event refused with `rate_limited`, by a guard or by its handler (the `rate:limited` event, far-over tracking) */
+  onRateLimited: Array<(socket: AppSocket, event: string, retryAfterMs: number) => void>
 }
 
 declare module 'fastify' {
@@ -40,13 +45,46 @@ export default fp(async (fastify) => {
   const io = fastify.io
   const log = fastify.log.child({ component: 'realtime' })
   const guards: EventGuard[] = []
-  const handle = createHandle(log, (socket, event) => {
-    for (const g of guards) g(socket, event)
+  const onRateLimited: Realtime['onRateLimited'] = []
+  const rateLimited = (socket: AppSocket, event: string, err: unknown): void => {
+    if (isAppError(err) && err.code === 'rate_limited') {
+      for (const h of onRateLimited) h(socket, event, err.retryAfterMs ?? 0)
+    }
+  }
+  const baseHandle = createHandle(log, (socket, event) => {
+    try {
+      for (const g of guards) g(socket, event)
+    } catch (err) {
+      rateLimited(socket, event, err)
+      throw err
+    }
   })
+  // the same wrapper, so a handler's own rate_limited refusal (message:send) is reported too
+  const handle: Handle = (socket, event, validate, fn) => baseHandle(socket, event, validate, (payload) => {
+    let result
+    try {
+      result = fn(payload)
+    } catch (err) {
+      rateLimited(socket, event, err)
+      throw err
+    }
+    return result instanceof Promise ? result.catch((err: unknown) => { rateLimited(socket, event, err); throw err }) : result
+  })
+  const preAuth: Realtime['preAuth'] = []
+  const runPreAuth = (socket: AppSocket, next: (err?: Error) => void): void => {
+    let i = 0
+    const step = (err?: Error): void => {
+      if (err !== undefined || i === preAuth.length) return next(err)
+      preAuth[i++](socket, step)
+    }
+    step()
+  }
   const isDraining = () => fastify.lifecycle.draining
 
   const nsp = io.of('/') as AppNamespace
   const admin = io.of('/admin') as AppNamespace
+  nsp.use(runPreAuth)
+  admin.use(runPreAuth)
   nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining }))
   admin.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining, roles: ['admin'] }))
 
@@ -64,7 +102,9 @@ export default fp(async (fastify) => {
     hooks: {},
     handle,
     onDrained: [],
-    guards
+    guards,
+    preAuth,
+    onRateLimited
   }
   fastify.decorate('realtime', realtime)
 
@@ -92,7 +132,7 @@ export default fp(async (fastify) => {
     for (const ext of realtime.adminExtensions) ext(socket)
   })
 
-  startRelay(fastify.stores.history, nsp)
+  startRelay(fastify.stores.history, nsp, log)
 
   if (c.ADAPTER === 'memory') {
     log.warn('NO REDIS_URL: running self-contained with the in-process adapter and stores. One instance only; history is lost on restart.')

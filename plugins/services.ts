@@ -14,11 +14,22 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const c = fastify.config
-  fastify.decorate('services', {
-    messages: createMessageService({
-      history: fastify.stores.history,
-      roomAccess: c.ROOM_ACCESS,
-      maxLength: c.MESSAGE_MAX_LENGTH
-    })
+  const messages = createMessageService({
+    history: fastify.stores.history,
+    roomAccess: c.ROOM_ACCESS,
+    maxLength: c.MESSAGE_MAX_LENGTH,
+    sendLimiter: fastify.limits.send
   })
-}, { name: 'services', dependencies: ['config', 'stores'], fastify: '5.x' })
+  const { messagesSent } = fastify.appMetrics
+  fastify.decorate('services', {
+    messages: {
+      ...messages,
+      // counted once per accepted message, whatever the transport (a repeat is not a new one)
+      send: async (principal, input) => {
+        const result = await messages.send(principal, input)
+        if (!result.duplicate) messagesSent.inc()
+        return result
+      }
+    }
+  })
+}, { name: 'services', dependencies: ['config', 'stores', 'rate-limit', 'metrics'], fastify: '5.x' })

@@ -9,6 +9,8 @@ import { createAdapter as createRedisAdapter, createShardedAdapter } from '@sock
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter'
 import type { FastifyPluginAsync } from 'fastify'
 import type { AppServer } from '../src/realtime/types.js'
+import { createKeys } from '../src/stores/keys.js'
+import { ADAPTER_STREAM_MAX_LEN } from '../src/stores/redis/history.js'
 
 // fastify-socket.io is CommonJS with an esModule default: under Node's ESM loader the default
 // import is the whole exports object
@@ -52,10 +54,11 @@ export default fp(async (fastify) => {
       break
     case 'redis-streams':
       options.adapter = createStreamsAdapter(redis!.createClient(), {
-        streamName: `${c.REDIS_KEY_PREFIX}socket.io`,
+        // the history store appends message:new broadcasts to this same stream
+        streamName: createKeys(c.REDIS_KEY_PREFIX).adapterStream,
         channelPrefix: `${c.REDIS_KEY_PREFIX}socket.io`,
         sessionKeyPrefix: `${c.REDIS_KEY_PREFIX}socket.io:session:`,
-        maxLen: 10_000,
+        maxLen: ADAPTER_STREAM_MAX_LEN,
         onlyPlaintext: true
       })
       if (c.RECOVERY_WINDOW_MS > 0) options.connectionStateRecovery = recovery

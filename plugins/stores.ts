@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { createKeys, type Keys } from '../src/stores/keys.js'
 import type { HistoryStore } from '../src/stores/history.js'
 import { MemoryHistoryStore } from '../src/stores/memory/history.js'
-import { RedisHistoryStore } from '../src/stores/redis/history.js'
+import { ADAPTER_STREAM_MAX_LEN, RedisHistoryStore } from '../src/stores/redis/history.js'
 
 export interface Stores {
   history: HistoryStore
@@ -25,7 +25,14 @@ export default fp(async (fastify) => {
   const redis = fastify.redis
   const history: HistoryStore = redis === null
     ? new MemoryHistoryStore({ maxLen: c.HISTORY_MAX_MESSAGES })
-    : new RedisHistoryStore({ client: redis.client, subscriber: redis.subscriber, keys, maxLen: c.HISTORY_MAX_MESSAGES })
+    : new RedisHistoryStore({
+      client: redis.client,
+      subscriber: redis.subscriber,
+      keys,
+      maxLen: c.HISTORY_MAX_MESSAGES,
+      // with redis-streams, messages reach sockets through the adapter's stream (recoverable)
+      ...(c.ADAPTER === 'redis-streams' && { adapter: { key: keys.adapterStream, maxLen: ADAPTER_STREAM_MAX_LEN } })
+    })
 
   fastify.decorate('stores', { history, keys })
   fastify.addHook('onClose', async () => {

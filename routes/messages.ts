@@ -3,6 +3,7 @@
  * the broadcast happens through the store's publication like any socket message.
  */
 import type { FastifyInstance } from 'fastify'
+import { appError } from '../src/errors.js'
 import { Type, type Static } from '../src/schemas/type.js'
 import { ClientMsgId, ErrorBody, Message, Meta, MessageId, RoomId, Text, UserId } from '../src/schemas/common.js'
 
@@ -51,7 +52,13 @@ export default async function messageRoutes (fastify: FastifyInstance): Promise<
     const { roomId } = request.params
     const principal = request.principal!
     messages.assertAccess(principal, roomId)
-    const clientMsgId = request.body.clientMsgId ?? request.headers['idempotency-key']
+    const header = request.headers['idempotency-key']
+    if (header !== undefined && request.body.clientMsgId !== undefined && header !== request.body.clientMsgId) {
+      throw appError('invalid_payload', 'Idempotency-Key and clientMsgId differ; send one, or the same value in both', {
+        details: [{ path: 'headers/idempotency-key', message: 'must equal body/clientMsgId' }]
+      })
+    }
+    const clientMsgId = request.body.clientMsgId ?? header
     const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) })
     return reply.code(duplicate ? 200 : 201).send({ message })
   })

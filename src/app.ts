@@ -12,12 +12,19 @@ import lifecyclePlugin from '../plugins/lifecycle.js'
 import redisPlugin from '../plugins/redis.js'
 import jwtPlugin from '../plugins/jwt.js'
 import storesPlugin from '../plugins/stores.js'
+import metricsPlugin from '../plugins/metrics.js'
+import rateLimitPlugin, { socketLimitsPlugin } from '../plugins/rate-limit.js'
 import servicesPlugin from '../plugins/services.js'
 import socketIoPlugin from '../plugins/socket-io.js'
 import realtimePlugin from '../plugins/realtime.js'
+import presencePlugin from '../plugins/presence.js'
+import receiptsPlugin from '../plugins/receipts.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import healthRoutes from '../routes/health.js'
 import messageRoutes from '../routes/messages.js'
+import presenceRoutes from '../routes/presence.js'
+import receiptRoutes from '../routes/receipts.js'
+import userRoutes from '../routes/users.js'
 
 export interface AppOptions { config: Config }
 
@@ -46,12 +53,20 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(jwtPlugin)
   await fastify.register(cors, { origin: opts.config.corsOrigins === '*' ? '*' : opts.config.corsOrigins })
   await fastify.register(storesPlugin)
+  await fastify.register(metricsPlugin)
+  await fastify.register(rateLimitPlugin)
   await fastify.register(servicesPlugin)
   await fastify.register(socketIoPlugin)
   await fastify.register(realtimePlugin)
+  await fastify.register(socketLimitsPlugin)
+  await fastify.register(presencePlugin)
+  await fastify.register(receiptsPlugin)
   await fastify.register(swaggerPlugin)
 
   // routes/
   await fastify.register(healthRoutes)
   await fastify.register(messageRoutes, { prefix: '/v1' })
+  await fastify.register(presenceRoutes, { prefix: '/v1' })
+  await fastify.register(receiptRoutes, { prefix: '/v1' })
+  await fastify.register(userRoutes, { prefix: '/v1' })
 }

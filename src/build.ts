@@ -27,6 +27,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // health/live must keep answering during the drain; ready answers 503 by itself
     return503OnClosing: false,
     bodyLimit: 64 * 1024,
+    // a path parameter may be a 128-character user or room id (SPEC §3), url-encoded (up to 12
+    // bytes a character); the default of 100 would turn valid ids into errors
+    routerOptions: { maxParamLength: 128 * 12 },
     trustProxy: true,
     ajv: {
       customOptions: {

@@ -7,6 +7,7 @@
 import { appError } from '../errors.js'
 import { META_MAX_BYTES } from '../schemas/common.js'
 import type { AppendResult, HistoryStore, RangeResult, SinceResult } from '../stores/history.js'
+import type { RateLimitDecision } from '../stores/rate-limit.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
 
@@ -29,6 +30,8 @@ export interface MessageServiceOptions {
   history: HistoryStore
   roomAccess: RoomAccess
   maxLength: number
+  /** the per-user send limit (SPEC §7), shared by both transports; absent when switched off */
+  sendLimiter?: (userId: string) => Promise<RateLimitDecision>
 }
 
 export interface MessageService {
@@ -39,7 +42,7 @@ export interface MessageService {
 }
 
 export function createMessageService (opts: MessageServiceOptions): MessageService {
-  const { history, roomAccess, maxLength } = opts
+  const { history, roomAccess, maxLength, sendLimiter } = opts
 
   function assertAccess (principal: Principal, roomId: string): void {
     assertRoomAccess(principal, roomId, roomAccess)
@@ -56,6 +59,12 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
       if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > META_MAX_BYTES) {
         throw appError('payload_too_large', `meta is larger than ${META_MAX_BYTES} bytes`)
       }
+      // after the cheap checks, before anything is written; the caller (principal.sub) pays,
+      // also when a service posts on behalf of a user
+      if (sendLimiter !== undefined) {
+        const d = await sendLimiter(principal.sub)
+        if (!d.allowed) throw appError('rate_limited', `too many messages; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs })
+      }
       const userId = input.userId ?? principal.sub
       const name = input.userId !== undefined && input.userId !== principal.sub ? input.name : (input.name ?? principal.name)
       return await history.append({
@@ -64,7 +73,9 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
         ...(name !== undefined && { name }),
         text: input.text,
         ...(input.meta !== undefined && { meta: input.meta }),
-        ...(input.clientMsgId !== undefined && { clientMsgId: input.clientMsgId })
+        ...(input.clientMsgId !== undefined && { clientMsgId: input.clientMsgId }),
+        // posting on behalf of someone else: the idempotency key is the poster's own
+        ...(userId !== principal.sub && { sender: principal.sub })
       })
     },
 

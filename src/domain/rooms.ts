@@ -13,13 +13,27 @@ export function isValidRoomId (roomId: unknown): roomId is string {
   return typeof roomId === 'string' && ROOM_ID.test(roomId)
 }
 
-/** `user:` and `system:` rooms belong to the server: no socket joins them. */
+/**
+ * Internal rooms of presence subscriptions (`presence:subscribe`). `~` cannot appear in a room
+ * id, so no client room can collide with one, and clients can neither join nor address them.
+ */
+export const PRESENCE_ROOM_PREFIX = '~presence:'
+
+/**
+ * `user:` and `system:` rooms belong to the server: no socket joins them. Internal presence
+ * rooms count as reserved too, so they never count toward MAX_ROOMS_PER_SOCKET.
+ */
 export function isReservedRoom (roomId: string): boolean {
-  return roomId.startsWith('user:') || roomId.startsWith('system:')
+  return roomId.startsWith('user:') || roomId.startsWith('system:') || roomId.startsWith(PRESENCE_ROOM_PREFIX)
 }
 
 export function userRoom (userId: string): string {
   return `user:${userId}`
+}
+
+/** The room whose sockets follow a user's presence. */
+export function presenceRoom (userId: string): string {
+  return PRESENCE_ROOM_PREFIX + userId
 }
 
 /** Exact ids, or a prefix ending in `*` (`team-42:*`; a lone `*` matches every room). */

@@ -3,12 +3,104 @@
  * instance, in history order) is emitted to this instance's sockets in its room. `local`
  * because every instance relays for itself; going through the adapter again would deliver
  * each message once per instance.
+ *
+ * With `delivery: 'adapter'` (redis-streams) the store's append already hands each message to
+ * the Socket.IO adapter, which emits it on every instance (and can replay it to a recovered
+ * socket); relaying as well would deliver it twice, so the relay stands down.
+ *
+ * A gap in the store's publication (its Redis subscription dropped: a network blip, a Redis
+ * restart, a slow subscriber killed by Redis' output buffer limit) would otherwise be silent,
+ * since the sockets stay connected. So the relay keeps, for each room with local members, the
+ * last id it emitted there; when the subscription drops it holds what arrives, and when it is
+ * live again it reads each such room's history after that id, emits what was missed, then what
+ * it held (skipping what the replay already emitted): the sockets see every message once, in
+ * order. A room it cannot replay (history unreachable, or more than REPLAY_MAX missed) has its
+ * sockets' transports closed instead, so their clients reconnect and rejoin with `since`.
  */
-import type { HistoryStore } from '../stores/history.js'
+import { isReservedRoom, isValidRoomId } from '../domain/rooms.js'
+import type { Message } from '../schemas/common.js'
+import { compareIds, parseId, type HistoryStore } from '../stores/history.js'
 import type { AppNamespace } from './types.js'
 
-export function startRelay (history: HistoryStore, nsp: AppNamespace): void {
-  history.onMessage((message) => {
-    nsp.local.to(message.roomId).emit('message:new', message)
+/** most messages replayed into one room after a gap; past it the room's clients resync */
+export const REPLAY_MAX = 1000
+const PAGE = 100
+/**
+ * For a room with local members but no message emitted since they came: replay from this long
+ * before the last id emitted anywhere. Ids come from Redis' clock, but in a cluster from several
+ * nodes' clocks; at worst a member sees a message from just before it joined, never a gap.
+ */
+const CLOCK_MARGIN_MS = 1000
+
+export interface RelayLog {
+  warn: (obj: object, msg: string) => void
+}
+
+export function startRelay (history: HistoryStore, nsp: AppNamespace, log?: RelayLog): void {
+  if (history.delivery === 'adapter') return
+
+  /** rooms with local members → the last id emitted to them */
+  const last = new Map<string, string>()
+  /** the highest id emitted, any room: everything published before it has arrived */
+  let watermark: string | undefined
+  /** while a gap is open or being replayed: what arrived, in order */
+  let held: Message[] | undefined
+  let open = 0
+  let resyncing = Promise.resolve()
+
+  nsp.adapter.on('delete-room', (room: string) => { last.delete(room) })
+
+  function emit (m: Message): void {
+    nsp.local.to(m.roomId).emit('message:new', m)
+    if (watermark === undefined || compareIds(m.id, watermark) > 0) watermark = m.id
+    if (nsp.adapter.rooms.has(m.roomId)) last.set(m.roomId, m.id)
+  }
+
+  history.onMessage((m) => {
+    if (held !== undefined) held.push(m)
+    else emit(m)
   })
+
+  history.onGap((resumed) => {
+    open++
+    held ??= []
+    const droppedAt = Date.now()
+    // one gap at a time, in order; held messages wait until the last open gap is replayed
+    resyncing = resyncing.then(async () => {
+      await resumed
+      const floor = Math.max(0, (watermark !== undefined ? parseId(watermark)[0] : droppedAt) - CLOCK_MARGIN_MS)
+      const rooms = [...nsp.adapter.rooms.keys()].filter(r => isValidRoomId(r) && !isReservedRoom(r) && !nsp.sockets.has(r))
+      const replayed = await Promise.all(rooms.map(async r => await replay(r, last.get(r) ?? `${floor}-0`)))
+      const failed = rooms.filter((_, i) => !replayed[i])
+      if (--open > 0) return
+      const queue = held ?? []
+      held = undefined
+      for (const m of queue) {
+        const seen = last.get(m.roomId)
+        if (seen === undefined || compareIds(m.id, seen) > 0) emit(m)
+      }
+      if (failed.length > 0) {
+        log?.warn({ rooms: failed.length }, 'message relay gap could not be replayed; those rooms\' clients reconnect and catch up with since')
+        for (const r of failed) {
+          for (const id of nsp.adapter.rooms.get(r) ?? []) nsp.sockets.get(id)?.conn.close()
+        }
+      }
+    }).catch(() => {})
+  })
+
+  /** Emits a room's messages after `after` from history; false when it cannot (then resync). */
+  async function replay (roomId: string, after: string): Promise<boolean> {
+    try {
+      let from = after
+      for (let sent = 0; sent < REPLAY_MAX; sent += PAGE) {
+        const page = await history.range(roomId, { after: from, limit: PAGE })
+        for (const m of page.messages) emit(m)
+        if (!page.hasMore) return true
+        from = page.messages[page.messages.length - 1].id
+      }
+      return false
+    } catch {
+      return false
+    }
+  }
 }

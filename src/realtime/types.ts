@@ -32,7 +32,8 @@ export interface ServerToClientEvents {
   presence: (state: PresenceState) => void
   notification: (n: { type: string, data: unknown, at: number }) => void
   'auth:expiring': (e: { expiresAt: number }) => void
-  'rate:limited': (e: { event: string, retryAfterMs: number }) => void
+  /** `reason` is set on the last one before a disconnect for being far over a limit (SPEC §7) */
+  'rate:limited': (e: { event: string, retryAfterMs: number, reason?: 'rate_limited' }) => void
   'server:shutdown': (e: { reconnectInMs: number }) => void
 }
 

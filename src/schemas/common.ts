@@ -39,5 +39,7 @@ export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
   code: Type.String(),
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  /** set with `rate_limited` (SPEC §4); the response schema would strip it otherwise */
+  retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 }))
 })

@@ -13,6 +13,12 @@ export interface MessageDraft {
   text: string
   meta?: Record<string, unknown>
   clientMsgId?: string
+  /**
+   * The principal that sent it, when that is not `userId` (a service posting on behalf of a
+   * user). Not stored; it scopes the idempotency key, so a service's key can never swallow the
+   * user's own sends with the same clientMsgId, nor one user's message answer for another's.
+   */
+  sender?: string
 }
 
 export interface AppendResult {
@@ -27,15 +33,36 @@ export interface SinceResult { missed: Message[], hasMore: boolean, recovered: b
 
 export type MessageListener = (message: Message) => void
 
+/**
+ * How appended messages reach sockets. `relay`: every instance's relay (realtime/relay.ts)
+ * emits them from `onMessage`. `adapter`: the append itself hands each message to the Socket.IO
+ * redis-streams adapter's stream, in the same atomic step, so Socket.IO emits it on every
+ * instance and can replay it to a recovered socket; the relay then stands down.
+ */
+export type Delivery = 'relay' | 'adapter'
+
 export interface HistoryStore {
   /** Stores and publishes a message; a repeat of a clientMsgId returns the first message and publishes nothing. */
   append: (draft: MessageDraft) => Promise<AppendResult>
   /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
   range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
-  /** Messages after `sinceId`, oldest first, and whether none after it can have been lost. */
+  /**
+   * Messages after `sinceId`, oldest first. `recovered` is false when messages after it may be
+   * gone: the room has no history (never had, or it was deleted), `sinceId` is older than the
+   * current epoch's first message (history reset), or older than the oldest kept (trimmed).
+   */
   since: (roomId: string, sinceId: string, limit: number) => Promise<SinceResult>
+  /** Whether the message `id` is in the room's history (kept, not trimmed). */
+  has: (roomId: string, id: string) => Promise<boolean>
+  readonly delivery: Delivery
   /** Called for every appended message of every room, on every instance, in history order. */
   onMessage: (listener: MessageListener) => void
+  /**
+   * Called when this instance's subscription to the publications is interrupted: what is
+   * published until `resumed` resolves (the subscription is live again) never reaches
+   * `onMessage` listeners here, so they must read it from history.
+   */
+  onGap: (listener: (resumed: Promise<void>) => void) => void
   close: () => Promise<void>
 }
 
@@ -45,6 +72,12 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 export function parseId (id: string): [number, number] {
   const i = id.indexOf('-')
   return [Number(id.slice(0, i)), Number(id.slice(i + 1))]
+}
+
+/** The canonical spelling of an id (`007-01` → `7-1`), as the stores write it. */
+export function canonicalId (id: string): string {
+  const [ms, seq] = parseId(id)
+  return `${ms}-${seq}`
 }
 
 export function compareIds (a: string, b: string): number {

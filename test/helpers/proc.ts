@@ -33,10 +33,10 @@ async function live (url: string): Promise<boolean> {
 
 export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean } = {}): Promise<ServerProc> {
   const port = await freePort()
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+  const proc = spawn(process.execPath, ['--import=tsx', 'test/helpers/server-child.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...baseEnv({ LOG_LEVEL: 'info', ...env }), PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['pipe', 'pipe', 'pipe']
   })
   let out = ''
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
@@ -59,11 +59,12 @@ export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { w
     await exited
   })
   if (opts.waitReady !== false) {
-    const end = Date.now() + 20_000
+    // generous: a loaded 2-core machine can take many seconds to start tsx
+    const end = Date.now() + 60_000
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}):\n${out}`)
       if (await live(url)) break
-      if (Date.now() > end) throw new Error(`server did not start within 20 s:\n${out}`)
+      if (Date.now() > end) throw new Error(`server did not start within 60 s:\n${out}`)
       await sleep(25)
     }
   }

@@ -1,12 +1,14 @@
 /**
  * In-process HistoryStore for the single-instance mode (no REDIS_URL). Mirrors the Redis
  * implementation's semantics: positions `<ms>-<seq>`, MAXLEN trim, a per-room epoch, a 24 h
- * idempotency window, and listeners called synchronously in append order.
+ * idempotency window, and listeners called synchronously in append order (the in-process
+ * Socket.IO adapter records the relay's broadcasts, so its connection state recovery replays
+ * them).
  */
 import type { Message } from '../../schemas/common.js'
 import {
   compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom,
-  type AppendResult, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
 
@@ -16,8 +18,6 @@ interface Room {
   lastSeq: number
   /** first id of the current epoch (the room's history began there) */
   start: string
-  /** highest id removed by trimming, '0-0' when none */
-  maxDeleted: string
 }
 
 export interface MemoryHistoryOptions {
@@ -27,10 +27,13 @@ export interface MemoryHistoryOptions {
 
 export class MemoryHistoryStore implements HistoryStore {
   readonly #rooms = new Map<string, Room>()
+  /** rooms that were reset → the last ms their old epoch used (a new epoch starts after it) */
+  readonly #resetAt = new Map<string, number>()
   readonly #idem = new Map<string, { message: Message, expiresAt: number }>()
   readonly #listeners: MessageListener[] = []
   readonly #maxLen: number
   readonly #now: () => number
+  readonly delivery: Delivery = 'relay'
 
   constructor (opts: MemoryHistoryOptions) {
     this.#maxLen = opts.maxLen
@@ -41,26 +44,24 @@ export class MemoryHistoryStore implements HistoryStore {
     const now = this.#now()
     let idemKey: string | undefined
     if (draft.clientMsgId !== undefined) {
-      idemKey = JSON.stringify([draft.roomId, draft.userId, draft.clientMsgId])
+      idemKey = JSON.stringify([draft.roomId, draft.userId, draft.clientMsgId, draft.sender ?? null])
       const seen = this.#idem.get(idemKey)
       if (seen !== undefined && seen.expiresAt > now) return { message: seen.message, duplicate: true }
     }
     let room = this.#rooms.get(draft.roomId)
-    const ms = Math.max(now, room?.lastMs ?? 0)
+    // a new epoch starts a millisecond ahead, after every id of a previous one (as on Redis)
+    const ms = room === undefined ? Math.max(now, this.#resetAt.get(draft.roomId) ?? 0) + 1 : Math.max(now, room.lastMs)
     const seq = room !== undefined && ms === room.lastMs ? room.lastSeq + 1 : 0
     const id = `${ms}-${seq}`
     if (room === undefined) {
-      room = { messages: [], lastMs: ms, lastSeq: seq, start: id, maxDeleted: '0-0' }
+      room = { messages: [], lastMs: ms, lastSeq: seq, start: id }
       this.#rooms.set(draft.roomId, room)
     }
     room.lastMs = ms
     room.lastSeq = seq
     const message = messageFrom(id, draftBody(draft))
     room.messages.push(message)
-    if (room.messages.length > this.#maxLen) {
-      const removed = room.messages.splice(0, room.messages.length - this.#maxLen)
-      room.maxDeleted = removed[removed.length - 1].id
-    }
+    if (room.messages.length > this.#maxLen) room.messages.splice(0, room.messages.length - this.#maxLen)
     if (idemKey !== undefined) {
       this.#idem.set(idemKey, { message, expiresAt: now + IDEMPOTENCY_TTL_MS })
       if (this.#idem.size % 1024 === 0) this.#sweepIdempotency(now)
@@ -91,16 +92,30 @@ export class MemoryHistoryStore implements HistoryStore {
     const room = this.#rooms.get(roomId)
     if (room === undefined) return { missed: [], hasMore: false, recovered: false }
     const page = await this.range(roomId, { after: sinceId, limit })
-    const recovered = compareIds(sinceId, room.start) >= 0 && compareIds(sinceId, room.maxDeleted) >= 0
+    // the same rule as the Redis store: this epoch began at or before `since`, and `since` is not
+    // older than the oldest kept message (a trimmed `since` counts as lost: we cannot tell what
+    // was removed after it)
+    const recovered = compareIds(sinceId, room.start) >= 0 && compareIds(sinceId, room.messages[0].id) >= 0
     return { missed: page.messages, hasMore: page.hasMore, recovered }
+  }
+
+  async has (roomId: string, id: string): Promise<boolean> {
+    const all = this.#rooms.get(roomId)?.messages ?? []
+    const i = lowerBound(all, id, false)
+    return i < all.length && compareIds(all[i].id, id) === 0
   }
 
   onMessage (listener: MessageListener): void {
     this.#listeners.push(listener)
   }
 
+  /** In one process, nothing published can be missed. */
+  onGap (): void {}
+
   /** Forgets a room's history, as a Redis flush would: the next append starts a new epoch. */
   reset (roomId: string): void {
+    const room = this.#rooms.get(roomId)
+    if (room !== undefined) this.#resetAt.set(roomId, room.lastMs)
     this.#rooms.delete(roomId)
   }
 

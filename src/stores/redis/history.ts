@@ -3,6 +3,12 @@
  * HISTORY_MAX_MESSAGES); a Lua script appends, records the idempotency key and PUBLISHes the
  * message in one atomic step, so every instance receives messages in history order. Each
  * instance relays that channel to its local sockets (see realtime/relay).
+ *
+ * With the redis-streams Socket.IO adapter (`adapter` option) the same script also appends the
+ * `message:new` broadcast to the adapter's stream, in the format of Socket.IO's own
+ * redis-streams emitter. Socket.IO then emits it on every instance, stamped with its stream
+ * offset, so connection state recovery replays missed messages too; and the adapter stream's
+ * order is history order, because both XADDs happen in one script.
  */
 import type { Redis, Cluster } from 'ioredis'
 import type { Message } from '../../schemas/common.js'
@@ -10,56 +16,92 @@ import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
 import {
   compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom,
-  type AppendResult, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
 
 /*
- * KEYS[1] room stream, KEYS[2] room meta hash, KEYS[3] idempotency key (same slot)
+ * KEYS[1] room stream, KEYS[2] room meta hash, KEYS[3] idempotency key (same slot),
+ * KEYS[4] the Socket.IO adapter's stream when ARGV[7] == '1' (otherwise KEYS[1] again, unused)
  * ARGV[1] message body JSON without id/at, ARGV[2] trim mode '~' or '=', ARGV[3] max length,
- * ARGV[4] idempotency TTL ms, ARGV[5] channel, ARGV[6] '1' when KEYS[3] is to be used
+ * ARGV[4] idempotency TTL ms, ARGV[5] channel, ARGV[6] '1' when KEYS[3] is to be used,
+ * ARGV[7] '1' to append to KEYS[4], ARGV[8] / ARGV[9] the adapter envelope before / after the
+ * message JSON, ARGV[10] the adapter stream's approximate max length
  * Returns { 1, json } for a repeat (nothing written, nothing published), { 0, json } otherwise.
- * A stream that does not exist yet starts a new epoch: its first id is kept in meta.start, so a
- * `since` older than it is known to have lost messages (history reset or flushed).
+ *
+ * Check, append, record and publish run as one script: a retry racing the original sees the
+ * idempotency key or writes it, never neither; and the PUBLISH (and adapter XADD) order is the
+ * history order. A stream that does not exist yet starts a new epoch: its first id is kept in
+ * meta.start, so a `since` older than it is known to predate a reset (stream deleted, Redis
+ * flushed); ids come from Redis's clock, so that holds as long as the clock does not go back.
+ * HSETNX re-seeds a lost meta hash on an old stream (conservatively: from here on).
  */
 const APPEND = `
 if ARGV[6] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return { 1, seen } end
 end
-local fresh = redis.call('EXISTS', KEYS[1]) == 0
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', 'd', ARGV[1])
-if fresh then redis.call('HSET', KEYS[2], 'start', id) end
+local id
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- a new epoch starts after every id of the old one: old ids are at most max(now, the old
+  -- start) (XADD * only runs ahead of the clock from a start that did), so one ms past that.
+  -- After a flush the old start is gone too; then only an epoch begun in this very ms could
+  -- collide.
+  local now = redis.call('TIME')
+  local base = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local old = redis.call('HGET', KEYS[2], 'start')
+  if old then base = math.max(base, tonumber(string.match(old, '^(%d+)-'))) end
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], string.format('%.0f', base + 1) .. '-0', 'd', ARGV[1])
+  redis.call('HSET', KEYS[2], 'start', id)
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', 'd', ARGV[1])
+  redis.call('HSETNX', KEYS[2], 'start', id)
+end
 local ms = string.match(id, '^(%d+)-')
 local json = '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2, -2) .. ',"at":' .. ms .. '}'
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], json, 'PX', ARGV[4]) end
 redis.call('PUBLISH', ARGV[5], json)
+if ARGV[7] == '1' then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'uid', 'emitter', 'nsp', '/', 'type', '3', 'data', ARGV[8] .. json .. ARGV[9])
+end
 return { 0, json }
 `
 
 /*
  * KEYS[1] room stream, KEYS[2] room meta hash
  * ARGV[1] since id (exclusive), ARGV[2] count
- * Returns { start|nil, maxDeletedId, entries }; read in one step so the epoch, the trim
- * watermark and the entries agree with each other.
+ * Returns { start|false, firstKeptId|false, entries }, read in one step so that the epoch, the
+ * trim point and the entries agree. (XINFO's max-deleted-entry-id is not moved by MAXLEN
+ * trimming, so the oldest kept entry is the trim point.)
  */
 const SINCE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return { false, '0-0', {} } end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if first == nil then return { false, false, {} } end
 local start = redis.call('HGET', KEYS[2], 'start')
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local maxDeleted = '0-0'
-for i = 1, #info, 2 do
-  if info[i] == 'max-deleted-entry-id' then maxDeleted = info[i + 1] end
-end
 local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-return { start, maxDeleted, entries }
+return { start, first[1], entries }
 `
 
 type Entry = [id: string, fields: string[]]
 
 interface ScriptedClient {
-  sbAppend: (stream: string, meta: string, idem: string, body: string, mode: string, maxLen: number, ttl: number, channel: string, useIdem: string) => Promise<[number, string]>
-  sbSince: (stream: string, meta: string, sinceId: string, count: number) => Promise<[string | null, string, Entry[]]>
+  sbAppend: (
+    stream: string, meta: string, idem: string, adapterStream: string,
+    body: string, mode: string, maxLen: number, ttl: number, channel: string, useIdem: string,
+    useAdapter: string, envelopeHead: string, envelopeTail: string, adapterMaxLen: number
+  ) => Promise<[number, string]>
+  sbSince: (stream: string, meta: string, sinceId: string, count: number) => Promise<[string | null, string | null, Entry[]]>
+}
+
+/** The redis-streams adapter's stream length (approximate): its recovery window in packets. */
+export const ADAPTER_STREAM_MAX_LEN = 10_000
+
+/** The Socket.IO redis-streams adapter's stream, for `delivery: 'adapter'`. */
+export interface AdapterStream {
+  /** stream key (the adapter's `streamName`) */
+  key: string
+  /** the adapter's `maxLen` */
+  maxLen: number
 }
 
 export interface RedisHistoryOptions {
@@ -68,7 +110,15 @@ export interface RedisHistoryOptions {
   subscriber: Redis | Cluster
   keys: Keys
   maxLen: number
+  /** set with the redis-streams adapter: messages then reach sockets through it (see above) */
+  adapter?: AdapterStream
 }
+
+// the envelope of a broadcast in the adapter's stream (socket.io-adapter ClusterAdapter message
+// type 3 = BROADCAST; packet type 2 = EVENT), written as @socket.io/redis-streams-emitter does
+const ENVELOPE_HEAD = '{"packet":{"type":2,"data":["message:new",'
+const envelopeTail = (roomId: string): string =>
+  `],"nsp":"/"},"opts":${JSON.stringify({ rooms: [roomId], except: [], flags: {} })}}`
 
 export class RedisHistoryStore implements HistoryStore {
   readonly #client: Redis | Cluster
@@ -76,8 +126,11 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #keys: Keys
   readonly #maxLen: number
   readonly #trimMode: string
+  readonly #adapter: AdapterStream | undefined
   readonly #listeners: MessageListener[] = []
+  readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
   #subscribed: Promise<unknown> | undefined
+  readonly delivery: Delivery
 
   constructor (opts: RedisHistoryOptions) {
     this.#client = opts.client
@@ -86,8 +139,10 @@ export class RedisHistoryStore implements HistoryStore {
     this.#maxLen = opts.maxLen
     // exact trim for small histories (tests, tiny rooms); approximate (cheap) otherwise
     this.#trimMode = opts.maxLen >= 1000 ? '~' : '='
+    this.#adapter = opts.adapter
+    this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
     if (!('sbAppend' in this.#client)) {
-      this.#client.defineCommand('sbAppend', { numberOfKeys: 3, lua: APPEND })
+      this.#client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
       this.#client.defineCommand('sbSince', { numberOfKeys: 2, lua: SINCE })
     }
   }
@@ -99,13 +154,17 @@ export class RedisHistoryStore implements HistoryStore {
   async append (draft: MessageDraft): Promise<AppendResult> {
     const k = this.#keys
     const useIdem = draft.clientMsgId !== undefined
+    const adapter = this.#adapter
+    const stream = k.roomHistory(draft.roomId)
     try {
       const [dup, json] = await this.#scripts.sbAppend(
-        k.roomHistory(draft.roomId),
+        stream,
         k.roomMeta(draft.roomId),
-        k.idempotency(draft.roomId, draft.userId, draft.clientMsgId ?? ''),
+        k.idempotency(draft.roomId, draft.userId, draft.clientMsgId ?? '', draft.sender),
+        adapter?.key ?? stream,
         draftBody(draft), this.#trimMode, this.#maxLen, IDEMPOTENCY_TTL_MS,
-        k.messagesChannel, useIdem ? '1' : '0'
+        k.messagesChannel, useIdem ? '1' : '0',
+        adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0
       )
       return { message: JSON.parse(json) as Message, duplicate: dup === 1 }
     } catch (err) {
@@ -124,6 +183,8 @@ export class RedisHistoryStore implements HistoryStore {
         const hasMore = entries.length > q.limit
         return { messages: toMessages(hasMore ? entries.slice(0, q.limit) : entries), hasMore }
       }
+      // nothing precedes 0-0, and Redis refuses it as an exclusive end
+      if (q.before !== undefined && compareIds(q.before, '0-1') < 0) return { messages: [], hasMore: false }
       const end = q.before !== undefined ? `(${q.before}` : '+'
       const entries = await this.#client.xrevrange(key, end, '-', 'COUNT', count) as Entry[]
       const hasMore = entries.length > q.limit
@@ -136,13 +197,23 @@ export class RedisHistoryStore implements HistoryStore {
 
   async since (roomId: string, sinceId: string, limit: number): Promise<SinceResult> {
     try {
-      const [start, maxDeleted, entries] = await this.#scripts.sbSince(
+      const [start, first, entries] = await this.#scripts.sbSince(
         this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId), sinceId, limit + 1)
       const hasMore = entries.length > limit
       const missed = toMessages(hasMore ? entries.slice(0, limit) : entries)
-      // recovered only when this epoch began at or before `since` and nothing after it was trimmed
-      const recovered = start !== null && compareIds(sinceId, start) >= 0 && compareIds(sinceId, maxDeleted) >= 0
+      // recovered only when this epoch began at or before `since` and `since` is not older than
+      // the oldest kept message (anything after it may have been trimmed)
+      const recovered = start !== null && first !== null && compareIds(sinceId, start) >= 0 && compareIds(sinceId, first) >= 0
       return { missed, hasMore, recovered }
+    } catch (err) {
+      throw storeError(err)
+    }
+  }
+
+  async has (roomId: string, id: string): Promise<boolean> {
+    try {
+      const entries = await this.#client.xrange(this.#keys.roomHistory(roomId), id, id, 'COUNT', 1)
+      return entries.length > 0
     } catch (err) {
       throw storeError(err)
     }
@@ -162,8 +233,30 @@ export class RedisHistoryStore implements HistoryStore {
       }
       for (const l of this.#listeners) l(message)
     })
-    // ioredis re-subscribes by itself after a reconnect
+    // ioredis re-subscribes by itself after a reconnect, but what is published meanwhile is lost
+    // to this instance (pub/sub is at most once). The gap listeners hear of the interruption at
+    // once and of its end when the channel is live again (our own SUBSCRIBE resolved; a repeat
+    // is harmless), so that they can read the gap from history.
+    let resume: (() => void) | undefined
+    this.#sub.on('close', () => {
+      if (resume !== undefined) return
+      const resumed = new Promise<void>(resolve => { resume = resolve })
+      for (const l of this.#gapListeners) l(resumed)
+    })
+    const confirm = (): void => {
+      if (resume === undefined || this.#sub.status !== 'ready') return
+      this.#sub.subscribe(channel).then(() => {
+        const r = resume
+        resume = undefined
+        r?.()
+      }, () => { setTimeout(confirm, 500).unref() })
+    }
+    this.#sub.on('ready', confirm)
     this.#subscribed = this.#sub.subscribe(channel).catch(() => {})
+  }
+
+  onGap (listener: (resumed: Promise<void>) => void): void {
+    this.#gapListeners.push(listener)
   }
 
   /** Resolves once the relay subscription is active (or has failed and will be retried). */
@@ -173,6 +266,7 @@ export class RedisHistoryStore implements HistoryStore {
 
   async close (): Promise<void> {
     this.#listeners.length = 0
+    this.#gapListeners.length = 0
     // the connections belong to the redis plugin, which closes them
   }
 }

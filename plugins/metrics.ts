@@ -1,0 +1,126 @@
+/**
+ * Prometheus metrics at `GET /metrics` (SPEC §6) through fastify-metrics (prom-client): Node's
+ * default metrics, request durations per route, and Switchboard's own instruments, which the
+ * other plugins increment (`fastify.appMetrics`). Every app has its own registry, so several
+ * apps in one process (the tests) never collide on metric names.
+ *
+ * With METRICS_TOKEN set the endpoint requires `Authorization: Bearer <METRICS_TOKEN>`; the
+ * comparison is of SHA-256 digests with timingSafeEqual, so neither the token's content nor its
+ * length leaks through timing. A refusal is the contract's 401 `unauthorized`.
+ */
+import fp from 'fastify-plugin'
+import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metrics'
+import promClient, { Counter, Gauge, Registry } from 'prom-client'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyRequest, RouteOptions } from 'fastify'
+import { appError } from '../src/errors.js'
+import { bearerToken } from '../src/domain/principal.js'
+
+// fastify-metrics is CommonJS with an esModule default: under Node's ESM loader the default
+// import is the whole exports object
+const fastifyMetrics = ((fastifyMetricsModule as unknown as { default?: unknown }).default ?? fastifyMetricsModule) as FastifyPluginAsync<Partial<IMetricsPluginOptions>>
+
+export type RateLimitKind = 'http' | 'send' | 'event' | 'connection'
+
+/** Switchboard's own instruments; the plugins that see the events increment them. */
+export interface AppMetrics {
+  registry: Registry
+  /** messages accepted on this instance, socket and REST (a repeated clientMsgId is not counted) */
+  messagesSent: Counter
+  /** refusals for rate, by limit */
+  rateLimited: Counter<'kind'>
+  /** connections disconnected for being far over a limit (SPEC §7: 10× for 10 s) */
+  rateLimitDisconnects: Counter
+  /** connections closed for a frame over MAX_FRAME_BYTES */
+  oversizedFrames: Counter
+  /** connections closed because their outgoing buffer passed MAX_SOCKET_BUFFER_BYTES */
+  slowConsumerDisconnects: Counter
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    appMetrics: AppMetrics
+  }
+}
+
+const RATE_LIMIT_KINDS: RateLimitKind[] = ['http', 'send', 'event', 'connection']
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const registry = new Registry()
+
+  const appMetrics: AppMetrics = {
+    registry,
+    messagesSent: new Counter({ name: 'switchboard_messages_sent_total', help: 'Messages accepted on this instance (socket and REST)', registers: [registry] }),
+    rateLimited: new Counter({ name: 'switchboard_rate_limited_total', help: 'Requests, events and connections refused for rate, by limit', labelNames: ['kind'], registers: [registry] }),
+    rateLimitDisconnects: new Counter({ name: 'switchboard_rate_limit_disconnects_total', help: 'Connections disconnected for being far over a rate limit (10x for 10 s)', registers: [registry] }),
+    oversizedFrames: new Counter({ name: 'switchboard_oversized_frames_total', help: 'Connections closed for a frame over MAX_FRAME_BYTES', registers: [registry] }),
+    slowConsumerDisconnects: new Counter({ name: 'switchboard_slow_consumer_disconnects_total', help: 'Connections closed because their outgoing buffer passed MAX_SOCKET_BUFFER_BYTES', registers: [registry] })
+  }
+  // every kind is exported from the start, at 0, so rate() works from the first scrape
+  for (const kind of RATE_LIMIT_KINDS) appMetrics.rateLimited.inc({ kind }, 0)
+
+  // read at scrape time: the Socket.IO server is registered after this plugin
+  const io = () => fastify.hasDecorator('io') ? fastify.io : undefined
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_socket_connections',
+    help: 'Client connections (Socket.IO transports) open on this instance',
+    registers: [registry],
+    collect () { this.set(io()?.engine.clientsCount ?? 0) }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_namespace_sockets',
+    help: 'Sockets connected on this instance, by namespace',
+    labelNames: ['namespace'],
+    registers: [registry],
+    collect () {
+      const server = io()
+      if (server === undefined) return
+      for (const name of ['/', '/admin']) this.set({ namespace: name }, server.of(name).sockets.size)
+    }
+  })
+
+  const authorize = c.METRICS_TOKEN === undefined ? undefined : tokenCheck(c.METRICS_TOKEN)
+
+  await fastify.register(fastifyMetrics, {
+    // this app's registry instead of prom-client's global one
+    promClient: { ...promClient, register: registry },
+    defaultMetrics: { enabled: true, register: registry },
+    routeMetrics: {
+      enabled: true,
+      routeBlacklist: ['/metrics'],
+      overrides: {
+        histogram: { registers: [registry] },
+        summary: { registers: [registry] }
+      }
+    },
+    // fastify-metrics supplies the handler; the route carries the token check
+    endpoint: {
+      url: '/metrics',
+      method: 'GET',
+      logLevel: 'warn',
+      schema: { hide: true },
+      ...(authorize !== undefined && { onRequest: authorize })
+    } as unknown as RouteOptions
+  })
+
+  fastify.decorate('appMetrics', appMetrics)
+}, { name: 'metrics', dependencies: ['config'], fastify: '5.x' })
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+function tokenCheck (token: string) {
+  const expected = digest(token)
+  return async function metricsAuth (request: FastifyRequest): Promise<void> {
+    const header = request.headers.authorization
+    const given = bearerToken(header)
+    // hash first: timingSafeEqual needs equal lengths, and the digest hides the token's length
+    if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+      throw appError('unauthorized', header === undefined ? 'metrics require a bearer token' : 'invalid metrics token')
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Limits and protection (SPEC §7), as two plugins because they hook in at two moments:
+ *
+ * `rate-limit` (before the services and routes):
+ * - the RateLimitStore (Redis when configured, shared by every instance; in-process otherwise);
+ * - the per-user send limiter (`fastify.limits.send`), a token bucket of RATE_LIMIT_SEND_BURST
+ *   refilled at RATE_LIMIT_SEND_PER_SECOND, which the message service checks for both
+ *   transports (plugins/services.ts);
+ * - the REST limit through @fastify/rate-limit: RATE_LIMIT_HTTP_MAX per
+ *   RATE_LIMIT_HTTP_WINDOW_MS per principal (`sub`), per IP when anonymous or when the token
+ *   does not verify; its Redis store when Redis is configured. It runs as an instance-wide
+ *   onRequest hook, before the routes' own requireAuth, so failed authentications count too.
+ *   /health/*, /metrics and /docs are not limited. If Redis fails, requests pass
+ *   (skipOnError): the limiter must not turn a Redis outage into a REST outage.
+ *
+ * `socket-limits` (after the realtime plugin): the per-connection event limit and the far-over
+ * disconnect (src/realtime/limits.ts), the per-IP connection limit ahead of the handshake
+ * authentication, and the frame and outgoing-buffer rules (src/realtime/protection.ts).
+ *
+ * Any RATE_LIMIT_* set to 0 switches its limit off: nothing is registered for it and no Redis
+ * call is made.
+ */
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+import { appError } from '../src/errors.js'
+import type { RateLimitDecision, RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
+import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
+import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
+import { SocketLimits, createConnectionLimit } from '../src/realtime/limits.js'
+import { protectTransports, type Engine } from '../src/realtime/protection.js'
+import type { AppSocket } from '../src/realtime/types.js'
+
+export interface Limits {
+  store: RateLimitStore
+  /** the per-user send limit; undefined when RATE_LIMIT_SEND_BURST or _PER_SECOND is 0 */
+  send: ((userId: string) => Promise<RateLimitDecision>) | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    limits: Limits
+  }
+}
+
+/** Routes outside the REST limit: probes, the scraper and the API documentation. */
+const UNLIMITED = /^\/(health\/|metrics$|docs(\/|$))/
+
+export default fp(async (fastify) => {
+  const c = fastify.config
+  const keys = fastify.stores.keys
+  const metrics = fastify.appMetrics
+  const redis = fastify.redis
+  const store: RateLimitStore = redis === null ? new MemoryRateLimitStore() : new RedisRateLimitStore({ client: redis.client })
+
+  let send: Limits['send']
+  if (c.RATE_LIMIT_SEND_BURST > 0 && c.RATE_LIMIT_SEND_PER_SECOND > 0) {
+    const rule: TokenBucketRule = { burst: c.RATE_LIMIT_SEND_BURST, perSecond: c.RATE_LIMIT_SEND_PER_SECOND }
+    send = async (userId) => {
+      const d = await store.take(keys.userRateLimit(userId, 'send'), rule)
+      if (!d.allowed) metrics.rateLimited.inc({ kind: 'send' })
+      return d
+    }
+  }
+  fastify.decorate('limits', { store, send })
+  fastify.addHook('onClose', async () => { await store.close() })
+
+  if (c.RATE_LIMIT_HTTP_MAX > 0) {
+    await fastify.register(rateLimit, {
+      // not per route: one instance-wide hook below, so every route (and 404s) share a budget
+      global: false,
+      max: c.RATE_LIMIT_HTTP_MAX,
+      timeWindow: c.RATE_LIMIT_HTTP_WINDOW_MS,
+      ...(redis !== null && { redis: redis.client }),
+      nameSpace: keys.httpRateLimit,
+      skipOnError: true,
+      keyGenerator: (request: FastifyRequest) => {
+        try {
+          return `u:${fastify.authenticateRequest(request).sub}`
+        } catch {
+          return `ip:${rateLimit.normalizeIP(request.ip)}`
+        }
+      },
+      onExceeded: () => { metrics.rateLimited.inc({ kind: 'http' }) },
+      errorResponseBuilder: (_request, ctx) => appError('rate_limited', `too many requests; retry in ${ctx.after}`, { retryAfterMs: ctx.ttl })
+    })
+    const limit = fastify.rateLimit()
+    fastify.addHook('onRequest', async function restLimit (request, reply) {
+      const url = request.routeOptions.url
+      if (url !== undefined && UNLIMITED.test(url)) return
+      await limit.call(this, request, reply)
+    })
+  }
+}, { name: 'rate-limit', dependencies: ['config', 'redis', 'jwt', 'stores', 'metrics'], fastify: '5.x' })
+
+/** The socket-side limits; registered after the realtime plugin, whose lists it fills. */
+export const socketLimitsPlugin = fp(async (fastify) => {
+  const c = fastify.config
+  const rt = fastify.realtime
+  const metrics = fastify.appMetrics
+  const log = fastify.log.child({ component: 'limits' })
+
+  const limits = new SocketLimits({
+    eventsPerMinute: c.RATE_LIMIT_EVENTS_PER_MINUTE,
+    sendPerSecond: fastify.limits.send !== undefined ? c.RATE_LIMIT_SEND_PER_SECOND : 0,
+    onRefused: () => { metrics.rateLimited.inc({ kind: 'event' }) },
+    onFarOver: (socket, kind, threshold) => {
+      metrics.rateLimitDisconnects.inc()
+      log.warn({ sid: socket.id, sub: socket.data.principal?.sub, ip: socket.data.ip, kind, threshold }, 'far over its rate limit; disconnecting')
+    }
+  })
+  rt.guards.push(limits.guard)
+  rt.onRateLimited.push((socket, event, retryAfterMs) => limits.refused(socket, event, retryAfterMs))
+  // unknown events are answered not_found by the namespace, and still count toward the limit;
+  // one shared listener (socket.io calls it with `this` = the socket)
+  function countUnknown (this: AppSocket, event: string): void {
+    if (!rt.knownEvents.has(event)) limits.countUnknown(this, event)
+  }
+  if (c.RATE_LIMIT_EVENTS_PER_MINUTE > 0) rt.extensions.push((socket) => { socket.onAny(countUnknown) })
+
+  if (c.RATE_LIMIT_CONNECTIONS_PER_10S > 0) {
+    const keys = fastify.stores.keys
+    rt.preAuth.push(createConnectionLimit({
+      store: fastify.limits.store,
+      perTenSeconds: c.RATE_LIMIT_CONNECTIONS_PER_10S,
+      keyOf: (ip) => keys.ipRateLimit(ip, 'conn'),
+      normalizeIp: (ip) => rateLimit.normalizeIP(ip),
+      onRefused: () => { metrics.rateLimited.inc({ kind: 'connection' }) },
+      isDraining: () => fastify.lifecycle.draining,
+      onError: (err) => { log.debug({ err }, 'connection limit unavailable; connection let through') }
+    }))
+  }
+
+  protectTransports(fastify.io.engine as unknown as Engine, {
+    maxBufferBytes: c.MAX_SOCKET_BUFFER_BYTES,
+    onOversizedFrame: (conn) => {
+      metrics.oversizedFrames.inc()
+      log.info({ conn: conn.id, transport: conn.transport, maxFrameBytes: c.MAX_FRAME_BYTES }, 'frame over MAX_FRAME_BYTES; connection closed')
+    },
+    onSlowConsumer: (conn, bytes) => {
+      metrics.slowConsumerDisconnects.inc()
+      log.warn({ conn: conn.id, transport: conn.transport, bufferedBytes: bytes }, 'outgoing buffer over MAX_SOCKET_BUFFER_BYTES; connection closed')
+    }
+  })
+}, { name: 'socket-limits', dependencies: ['config', 'lifecycle', 'stores', 'rate-limit', 'metrics', 'socket-io', 'realtime'], fastify: '5.x' })

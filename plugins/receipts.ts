@@ -1,0 +1,53 @@
+/**
+ * Read receipts (SPEC §5 `receipt:read` / `receipt`, §6 `GET /v1/rooms/:roomId/receipts`): the
+ * ReceiptStore (Redis when configured, in-process otherwise), the receipt service, and the
+ * socket event, registered on the `/` namespace through the realtime extensions. The `receipt`
+ * broadcast goes through the Socket.IO adapter, so members on every instance get it.
+ */
+import fp from 'fastify-plugin'
+import { appError } from '../src/errors.js'
+import { createReceiptService, type ReceiptService } from '../src/domain/receipts.js'
+import { isReservedRoom } from '../src/domain/rooms.js'
+import { ReceiptRead } from '../src/schemas/socket.js'
+import { compileValidator } from '../src/schemas/validate.js'
+import type { ReceiptStore } from '../src/stores/receipts.js'
+import { MemoryReceiptStore } from '../src/stores/memory/receipts.js'
+import { RedisReceiptStore } from '../src/stores/redis/receipts.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    receipts: ReceiptService
+  }
+}
+
+const checkRead = compileValidator(ReceiptRead)
+
+export default fp(async (fastify) => {
+  const redis = fastify.redis
+  const store: ReceiptStore = redis === null
+    ? new MemoryReceiptStore({ history: fastify.stores.history })
+    : new RedisReceiptStore({ client: redis.client, keys: fastify.stores.keys })
+  const realtime = fastify.realtime
+  const receipts = createReceiptService({
+    store,
+    roomAccess: fastify.config.ROOM_ACCESS,
+    broadcast: (r) => { realtime.nsp.to(r.roomId).emit('receipt', r) }
+  })
+  fastify.decorate('receipts', receipts)
+
+  realtime.knownEvents.add('receipt:read')
+  realtime.extensions.push((socket) => {
+    realtime.handle(socket, 'receipt:read', checkRead, async ({ roomId, messageId }) => {
+      // like message:send: only a member of the room reports reading it
+      if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
+        throw appError('not_in_room', `join ${roomId} before sending receipts for it`)
+      }
+      await receipts.read(socket.data.principal, roomId, messageId)
+      return undefined
+    })
+  })
+
+  fastify.addHook('onClose', async () => {
+    await store.close()
+  })
+}, { name: 'receipts', dependencies: ['config', 'redis', 'stores', 'realtime'], fastify: '5.x' })

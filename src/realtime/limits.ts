@@ -1,0 +1,173 @@
+/**
+ * Socket-side limits (SPEC §7) that do not need Redis:
+ *
+ * - RATE_LIMIT_EVENTS_PER_MINUTE per connection (every event but `message:send`, which has its
+ *   per-user limit in the message service). A connection lives on one instance, so its counter
+ *   is in-process: a sliding window kept per socket in a WeakMap (gone with the socket), no
+ *   timers. Checked synchronously, as a guard, before the event's handler runs.
+ * - "A client far over its limit (10× for 10 s) is disconnected with reason rate_limited":
+ *   every refusal of a connection (its events, its sends) is counted in a 10 s sliding window;
+ *   when the refusals of one limit pass 10× what that limit allows in 10 s, the socket gets a
+ *   last `rate:limited { event, retryAfterMs, reason: 'rate_limited' }` and is disconnected.
+ *
+ * And the handshake middleware of RATE_LIMIT_CONNECTIONS_PER_10S per client IP, on a
+ * RateLimitStore (shared through Redis when Redis is configured).
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { appError } from '../errors.js'
+import { hitWindow, newWindow, type RateLimitStore, type WindowRule, type WindowState } from '../stores/rate-limit.js'
+import { connectError } from './auth.js'
+import type { AppSocket } from './types.js'
+
+/** SPEC §7: "far over" is 10× the limit, sustained over 10 s */
+export const FAR_OVER_FACTOR = 10
+export const FAR_OVER_WINDOW_MS = 10_000
+
+export type SocketLimitKind = 'event' | 'send'
+
+interface ConnState {
+  events: WindowState
+  refusedEvents: WindowState | undefined
+  refusedSends: WindowState | undefined
+}
+
+export interface SocketLimitsOptions {
+  /** RATE_LIMIT_EVENTS_PER_MINUTE; 0 switches the per-connection limit off */
+  eventsPerMinute: number
+  /** RATE_LIMIT_SEND_PER_SECOND: what a connection may send, for the far-over threshold of sends */
+  sendPerSecond: number
+  now?: () => number
+  /** an event was refused by the per-connection limit (metrics) */
+  onRefused?: () => void
+  /** a socket is being disconnected for being far over a limit (metrics, log) */
+  onFarOver?: (socket: AppSocket, kind: SocketLimitKind, threshold: number) => void
+}
+
+export class SocketLimits {
+  readonly #state = new WeakMap<AppSocket, ConnState>()
+  readonly #events: WindowRule | undefined
+  readonly #farOver: Record<SocketLimitKind, WindowRule | undefined>
+  readonly #now: () => number
+  readonly #opts: SocketLimitsOptions
+
+  constructor (opts: SocketLimitsOptions) {
+    this.#opts = opts
+    this.#now = opts.now ?? Date.now
+    this.#events = opts.eventsPerMinute > 0 ? { limit: opts.eventsPerMinute, windowMs: 60_000 } : undefined
+    // refusals allowed in 10 s before a disconnect: 10× what the limit lets through in 10 s
+    const threshold = (perSecond: number): WindowRule | undefined => perSecond > 0
+      ? { limit: Math.max(1, Math.ceil(FAR_OVER_FACTOR * perSecond * FAR_OVER_WINDOW_MS / 1000)), windowMs: FAR_OVER_WINDOW_MS }
+      : undefined
+    this.#farOver = {
+      event: threshold(opts.eventsPerMinute / 60),
+      send: threshold(opts.sendPerSecond)
+    }
+  }
+
+  #conn (socket: AppSocket): ConnState {
+    let s = this.#state.get(socket)
+    if (s === undefined) {
+      s = { events: newWindow(), refusedEvents: undefined, refusedSends: undefined }
+      this.#state.set(socket, s)
+    }
+    return s
+  }
+
+  /**
+   * The guard (fastify.realtime.guards): counts one event of the connection and throws
+   * `rate_limited` with retryAfterMs when it is over RATE_LIMIT_EVENTS_PER_MINUTE.
+   */
+  readonly guard = (socket: AppSocket, event: string): void => {
+    if (this.#events === undefined || event === 'message:send') return
+    const wait = hitWindow(this.#conn(socket).events, this.#events, this.#now())
+    if (wait > 0) {
+      this.#opts.onRefused?.()
+      throw appError('rate_limited', `too many events on this connection; retry in ${wait} ms`, { retryAfterMs: wait })
+    }
+  }
+
+  /**
+   * An event no handler answers (it is acked `not_found` elsewhere) still counts toward the
+   * connection's limit, so flooding with unknown events ends the same way.
+   */
+  countUnknown (socket: AppSocket, event: string): void {
+    try {
+      this.guard(socket, event)
+    } catch (err) {
+      this.refused(socket, event, (err as { retryAfterMs?: number }).retryAfterMs ?? 0)
+    }
+  }
+
+  /**
+   * Told of every refusal for rate on a socket (fastify.realtime.onRateLimited): tells the
+   * client with `rate:limited`, and disconnects it when it is far over the limit.
+   */
+  refused (socket: AppSocket, event: string, retryAfterMs: number): void {
+    if (!socket.connected) return
+    const kind: SocketLimitKind = event === 'message:send' ? 'send' : 'event'
+    const rule = this.#farOver[kind]
+    if (rule !== undefined) {
+      const s = this.#conn(socket)
+      const w = kind === 'send' ? (s.refusedSends ??= newWindow()) : (s.refusedEvents ??= newWindow())
+      if (hitWindow(w, rule, this.#now()) > 0) {
+        this.#opts.onFarOver?.(socket, kind, rule.limit)
+        // the reason travels in the last event: a server-side disconnect always reaches the
+        // client as 'io server disconnect' (and socket.io-client does not reconnect by itself)
+        socket.emit('rate:limited', { event, retryAfterMs: Math.max(retryAfterMs, FAR_OVER_WINDOW_MS), reason: 'rate_limited' })
+        socket.disconnect(true)
+        return
+      }
+    }
+    socket.emit('rate:limited', { event, retryAfterMs })
+  }
+}
+
+/**
+ * The client's IP as REST sees it (`trustProxy: true`): the first X-Forwarded-For entry, else the
+ * TCP peer. Behind the reverse proxy every peer is the proxy, so the header is what tells clients
+ * apart; like REST, this trusts whoever sets it.
+ */
+export function clientIp (handshake: { address: string, headers: IncomingHttpHeaders }): string {
+  const xff = handshake.headers['x-forwarded-for']
+  const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim()
+  return first !== undefined && first !== '' ? first : handshake.address
+}
+
+export interface ConnectionLimitOptions {
+  store: RateLimitStore
+  /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
+  perTenSeconds: number
+  /** the store key of an IP (stores/keys.ts) */
+  keyOf: (ip: string) => string
+  /** normalises an address (IPv4-mapped IPv6, IPv6 /64), as the REST limiter does */
+  normalizeIp?: (ip: string) => string
+  onRefused?: (ip: string) => void
+  /** while draining every connection is refused with `unavailable` by the authentication: no need to count it */
+  isDraining?: () => boolean
+  /** the store failed: the connection is let through (a limiter must not take the service down with Redis) */
+  onError?: (err: unknown) => void
+}
+
+/**
+ * Handshake middleware: at most RATE_LIMIT_CONNECTIONS_PER_10S new connections per client IP in
+ * any 10 s. A refusal is the contract's `connect_error`: message `rate_limited`, data
+ * `{ code, message, retryAfterMs }`.
+ */
+export function createConnectionLimit (opts: ConnectionLimitOptions) {
+  const rule: WindowRule = { limit: opts.perTenSeconds, windowMs: 10_000 }
+  const normalize = opts.normalizeIp ?? ((ip: string) => ip)
+  return function connectionLimit (socket: AppSocket, next: (err?: Error) => void): void {
+    if (opts.isDraining?.() === true) return next()
+    const ip = normalize(clientIp(socket.handshake))
+    opts.store.hit(opts.keyOf(ip), rule).then((d) => {
+      if (d.allowed) return next()
+      opts.onRefused?.(ip)
+      const err = connectError(appError('rate_limited', `too many new connections from this address; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs }))
+      ;(err as Error & { data: Record<string, unknown> }).data.retryAfterMs = d.retryAfterMs
+      next(err)
+    }, (err: unknown) => {
+      opts.onError?.(err)
+      next()
+    })
+  }
+}

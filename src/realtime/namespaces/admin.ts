@@ -1,0 +1,44 @@
+/**
+ * Namespace `/admin` (SPEC §5), for `admin` principals only (the handshake refuses others with
+ * `forbidden`). Both events are answered from state kept in Redis and reach other instances
+ * through the adapter, so a dead or restarting instance never makes them hang.
+ */
+import type { PresenceService } from '../../domain/presence.js'
+import * as S from '../../schemas/socket.js'
+import { compileValidator } from '../../schemas/validate.js'
+import type { Handle, Logger } from '../handle.js'
+import type { AppSocket } from '../types.js'
+
+const statsGet = compileValidator(S.StatsGet)
+const check = {
+  // `emit('stats:get', ack)` without a payload means the same as `{}`
+  stats: (v: unknown) => statsGet(v ?? {}),
+  disconnect: compileValidator(S.UserDisconnect)
+}
+
+export const ADMIN_EVENTS = new Set(['stats:get', 'user:disconnect'])
+
+export interface AdminHandlerDeps {
+  handle: Handle
+  service: PresenceService
+  log: Logger
+}
+
+/** A per-socket registration for `realtime.adminExtensions`. */
+export function adminHandlers (deps: AdminHandlerDeps): (socket: AppSocket) => void {
+  const { handle, service, log } = deps
+  return (socket) => {
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (ADMIN_EVENTS.has(event)) return
+      const ack = args[args.length - 1]
+      if (typeof ack === 'function') ack({ ok: false, error: { code: 'not_found', message: `unknown event ${event.slice(0, 64)}` } })
+    })
+
+    handle(socket, 'stats:get', check.stats, async () => await service.stats())
+
+    handle(socket, 'user:disconnect', check.disconnect, async ({ userId, reason }) => {
+      log.info({ by: socket.data.principal.sub, userId, reason }, 'admin disconnects a user')
+      return await service.disconnectUser(userId)
+    })
+  }
+}

@@ -1,0 +1,7 @@
+/** The delivery matrix (matrix.ts) with ADAPTER=redis-streams: two server processes on one Redis. */
+import t from 'tap'
+import { startCluster } from './lib.js'
+import { deliveryMatrix } from './matrix.js'
+
+const cluster = await startCluster(t, 'redis-streams', 40)
+deliveryMatrix(t, cluster)
