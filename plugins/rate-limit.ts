@@ -21,10 +21,11 @@
  * call is made.
  */
 import fp from 'fastify-plugin'
+import type { SendLimiter } from '../src/domain/messages.js'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import { appError } from '../src/errors.js'
-import type { RateLimitDecision, RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
+import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
 import { SocketLimits, createConnectionLimit } from '../src/realtime/limits.js'
@@ -34,7 +35,7 @@ import type { AppSocket } from '../src/realtime/types.js'
 export interface Limits {
   store: RateLimitStore
   /** the per-user send limit; undefined when RATE_LIMIT_SEND_BURST or _PER_SECOND is 0 */
-  send: ((userId: string) => Promise<RateLimitDecision>) | undefined
+  send: SendLimiter | undefined
 }
 
 declare module 'fastify' {
@@ -56,11 +57,9 @@ export default fp(async (fastify) => {
   let send: Limits['send']
   if (c.RATE_LIMIT_SEND_BURST > 0 && c.RATE_LIMIT_SEND_PER_SECOND > 0) {
     const rule: TokenBucketRule = { burst: c.RATE_LIMIT_SEND_BURST, perSecond: c.RATE_LIMIT_SEND_PER_SECOND }
-    send = async (userId) => {
-      const d = await store.take(keys.userRateLimit(userId, 'send'), rule)
-      if (!d.allowed) metrics.rateLimited.inc({ kind: 'send' })
-      return d
-    }
+    const key = (userId: string): string => keys.userRateLimit(userId, 'send')
+    // refusals are counted by the services plugin, whichever store decided
+    send = { rule, key, take: async (userId) => await store.take(key(userId), rule) }
   }
   fastify.decorate('limits', { store, send })
   fastify.addHook('onClose', async () => { await store.close() })

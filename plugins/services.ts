@@ -1,6 +1,7 @@
 /** The domain services, built over the stores; REST routes and socket handlers both call these. */
 import fp from 'fastify-plugin'
 import { createMessageService, type MessageService } from '../src/domain/messages.js'
+import { isAppError } from '../src/errors.js'
 
 export interface Services {
   messages: MessageService
@@ -18,15 +19,21 @@ export default fp(async (fastify) => {
     history: fastify.stores.history,
     roomAccess: c.ROOM_ACCESS,
     maxLength: c.MESSAGE_MAX_LENGTH,
-    sendLimiter: fastify.limits.send
+    sendLimit: fastify.limits.send
   })
-  const { messagesSent } = fastify.appMetrics
+  const { messagesSent, rateLimited } = fastify.appMetrics
   fastify.decorate('services', {
     messages: {
       ...messages,
       // counted once per accepted message, whatever the transport (a repeat is not a new one)
       send: async (principal, input) => {
-        const result = await messages.send(principal, input)
+        let result
+        try {
+          result = await messages.send(principal, input)
+        } catch (err) {
+          if (isAppError(err) && err.code === 'rate_limited') rateLimited.inc({ kind: 'send' })
+          throw err
+        }
         if (!result.duplicate) messagesSent.inc()
         return result
       }

@@ -6,8 +6,8 @@
  */
 import { appError } from '../errors.js'
 import { META_MAX_BYTES } from '../schemas/common.js'
-import type { AppendResult, HistoryStore, RangeResult, SinceResult } from '../stores/history.js'
-import type { RateLimitDecision } from '../stores/rate-limit.js'
+import { sendLimited, type AppendResult, type HistoryStore, type RangeResult, type SendLimit, type SinceResult } from '../stores/history.js'
+import type { RateLimitDecision, TokenBucketRule } from '../stores/rate-limit.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
 
@@ -31,7 +31,14 @@ export interface MessageServiceOptions {
   roomAccess: RoomAccess
   maxLength: number
   /** the per-user send limit (SPEC §7), shared by both transports; absent when switched off */
-  sendLimiter?: (userId: string) => Promise<RateLimitDecision>
+  sendLimit?: SendLimiter
+}
+
+/** The per-user send bucket: its rule and key, and a stand-alone check for stores that cannot fold it in. */
+export interface SendLimiter {
+  rule: TokenBucketRule
+  key: (userId: string) => string
+  take: (userId: string) => Promise<RateLimitDecision>
 }
 
 export interface MessageService {
@@ -42,7 +49,7 @@ export interface MessageService {
 }
 
 export function createMessageService (opts: MessageServiceOptions): MessageService {
-  const { history, roomAccess, maxLength, sendLimiter } = opts
+  const { history, roomAccess, maxLength, sendLimit } = opts
 
   function assertAccess (principal: Principal, roomId: string): void {
     assertRoomAccess(principal, roomId, roomAccess)
@@ -60,10 +67,16 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
         throw appError('payload_too_large', `meta is larger than ${META_MAX_BYTES} bytes`)
       }
       // after the cheap checks, before anything is written; the caller (principal.sub) pays,
-      // also when a service posts on behalf of a user
-      if (sendLimiter !== undefined) {
-        const d = await sendLimiter(principal.sub)
-        if (!d.allowed) throw appError('rate_limited', `too many messages; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs })
+      // also when a service posts on behalf of a user. Where the store can, the check runs in
+      // the append itself (one round trip, and a repeat of a clientMsgId costs no token).
+      let limit: SendLimit | undefined
+      if (sendLimit !== undefined) {
+        if (history.limitsSends) {
+          limit = { key: sendLimit.key(principal.sub), rule: sendLimit.rule }
+        } else {
+          const d = await sendLimit.take(principal.sub)
+          if (!d.allowed) throw sendLimited(d.retryAfterMs)
+        }
       }
       const userId = input.userId ?? principal.sub
       const name = input.userId !== undefined && input.userId !== principal.sub ? input.name : (input.name ?? principal.name)
@@ -76,7 +89,7 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
         ...(input.clientMsgId !== undefined && { clientMsgId: input.clientMsgId }),
         // posting on behalf of someone else: the idempotency key is the poster's own
         ...(userId !== principal.sub && { sender: principal.sub })
-      })
+      }, limit)
     },
 
     async history (principal, q) {

@@ -5,6 +5,8 @@
  * Streams; both pass test/stores/history.contract.ts.
  */
 import type { Message } from '../schemas/common.js'
+import type { TokenBucketRule } from './rate-limit.js'
+import { appError, type AppError } from '../errors.js'
 
 export interface MessageDraft {
   roomId: string
@@ -41,9 +43,17 @@ export type MessageListener = (message: Message) => void
  */
 export type Delivery = 'relay' | 'adapter'
 
+/** The sender's token bucket (SPEC §7 message:send limit), checked by `append` when it can. */
+export interface SendLimit { key: string, rule: TokenBucketRule }
+
 export interface HistoryStore {
   /** Stores and publishes a message; a repeat of a clientMsgId returns the first message and publishes nothing. */
-  append: (draft: MessageDraft) => Promise<AppendResult>
+  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
+  /**
+   * true when `append` enforces a `limit` itself, in the same atomic step (after the idempotency
+   * check, so a repeat costs no token). When false, the caller checks the limit first.
+   */
+  readonly limitsSends: boolean
   /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
   range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
   /**
@@ -96,6 +106,22 @@ export function draftBody (d: MessageDraft): string {
     meta: d.meta,
     clientMsgId: d.clientMsgId
   })
+}
+
+/** The stored message for a draft, built directly (what `messageFrom(id, draftBody(d))` gives, without the JSON round trip). */
+export function messageOf (id: string, ms: number, d: MessageDraft): Message {
+  const m: Message = { id, roomId: d.roomId, userId: d.userId } as Message
+  if (d.name !== undefined) m.name = d.name
+  m.text = d.text
+  if (d.meta !== undefined) m.meta = d.meta
+  if (d.clientMsgId !== undefined) m.clientMsgId = d.clientMsgId
+  m.at = ms
+  return m
+}
+
+/** The refusal of an append over the sender's limit (SPEC §7: `rate_limited` with `retryAfterMs`). */
+export function sendLimited (retryAfterMs: number): AppError {
+  return appError('rate_limited', `too many messages; retry in ${retryAfterMs} ms`, { retryAfterMs })
 }
 
 export function messageFrom (id: string, body: string): Message {

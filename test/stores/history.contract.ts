@@ -187,6 +187,26 @@ export function historyContract (t: Test, factory: HistoryFactory): void {
     t.same(await store.append(draft('r', 'again', { clientMsgId: 'old' })), { message: first.message, duplicate: true })
   })
 
+  t.test(`${n}: append enforces the sender's limit after the idempotency check`, async (t) => {
+    const { store } = await factory.create(t, { maxLen: 100 })
+    if (!store.limitsSends) return t.skip('this store leaves the send limit to the caller')
+    const limit = { key: `bucket-${Math.random()}`, rule: { burst: 2, perSecond: 1 } }
+    const first = await store.append(draft('lim', 'one', { clientMsgId: 'k1' }), limit)
+    await store.append(draft('lim', 'two'), limit)
+    const repeat = await store.append(draft('lim', 'one', { clientMsgId: 'k1' }), limit)
+    t.same(repeat, { message: first.message, duplicate: true }, 'a repeat over the limit still gets the first message')
+    await t.rejects(store.append(draft('lim', 'three'), limit), { code: 'rate_limited', retryAfterMs: Number }, 'over the burst')
+    try {
+      await store.append(draft('lim', 'four'), limit)
+    } catch (err) {
+      const wait = (err as { retryAfterMs: number }).retryAfterMs
+      t.ok(wait > 0 && wait <= 1000, `retryAfterMs within one refill (${wait})`)
+    }
+    t.same((await store.range('lim', { limit: 10 })).messages.map(m => m.text), ['one', 'two'], 'nothing written when refused')
+    const other = await store.append(draft('lim', 'other bucket'), { key: `${limit.key}-b`, rule: limit.rule })
+    t.equal(other.duplicate, false, 'buckets are per key')
+  })
+
   t.test(`${n}: listeners hear every message in history order`, async (t) => {
     const { store, listening } = await factory.create(t, { maxLen: 1000 })
     const heard: Message[] = []

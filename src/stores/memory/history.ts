@@ -6,8 +6,9 @@
  * them).
  */
 import type { Message } from '../../schemas/common.js'
+import { MemoryRateLimitStore } from './rate-limit.js'
 import {
-  compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom,
+  compareIds, IDEMPOTENCY_TTL_MS, messageOf, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
@@ -34,19 +35,27 @@ export class MemoryHistoryStore implements HistoryStore {
   readonly #maxLen: number
   readonly #now: () => number
   readonly delivery: Delivery = 'relay'
+  readonly limitsSends = true
+  /** the send buckets: checked inside append, in the same tick as the idempotency check */
+  readonly #buckets: MemoryRateLimitStore
 
   constructor (opts: MemoryHistoryOptions) {
     this.#maxLen = opts.maxLen
     this.#now = opts.now ?? Date.now
+    this.#buckets = new MemoryRateLimitStore({ now: this.#now })
   }
 
-  async append (draft: MessageDraft): Promise<AppendResult> {
+  async append (draft: MessageDraft, limit?: SendLimit): Promise<AppendResult> {
     const now = this.#now()
     let idemKey: string | undefined
     if (draft.clientMsgId !== undefined) {
       idemKey = JSON.stringify([draft.roomId, draft.userId, draft.clientMsgId, draft.sender ?? null])
       const seen = this.#idem.get(idemKey)
       if (seen !== undefined && seen.expiresAt > now) return { message: seen.message, duplicate: true }
+    }
+    if (limit !== undefined) {
+      const d = this.#buckets.takeSync(limit.key, limit.rule)
+      if (!d.allowed) throw sendLimited(d.retryAfterMs)
     }
     let room = this.#rooms.get(draft.roomId)
     // a new epoch starts a millisecond ahead, after every id of a previous one (as on Redis)
@@ -59,7 +68,7 @@ export class MemoryHistoryStore implements HistoryStore {
     }
     room.lastMs = ms
     room.lastSeq = seq
-    const message = messageFrom(id, draftBody(draft))
+    const message = messageOf(id, ms, draft)
     room.messages.push(message)
     if (room.messages.length > this.#maxLen) room.messages.splice(0, room.messages.length - this.#maxLen)
     if (idemKey !== undefined) {

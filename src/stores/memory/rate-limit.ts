@@ -27,6 +27,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   async take (key: string, rule: TokenBucketRule): Promise<RateLimitDecision> {
+    return this.takeSync(key, rule)
+  }
+
+  /** `take` without the promise, for callers that must decide in the same tick (the history store). */
+  takeSync (key: string, rule: TokenBucketRule): RateLimitDecision {
     const now = this.#now()
     this.#maybeSweep(now)
     let entry = this.#buckets.get(key)

@@ -15,7 +15,7 @@ import type { Message } from '../../schemas/common.js'
 import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
 import {
-  compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom,
+  compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, parseId, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
@@ -26,8 +26,13 @@ import {
  * ARGV[1] message body JSON without id/at, ARGV[2] trim mode '~' or '=', ARGV[3] max length,
  * ARGV[4] idempotency TTL ms, ARGV[5] channel, ARGV[6] '1' when KEYS[3] is to be used,
  * ARGV[7] '1' to append to KEYS[4], ARGV[8] / ARGV[9] the adapter envelope before / after the
- * message JSON, ARGV[10] the adapter stream's approximate max length
- * Returns { 1, json } for a repeat (nothing written, nothing published), { 0, json } otherwise.
+ * message JSON, ARGV[10] the adapter stream's approximate max length,
+ * KEYS[5] the sender's token bucket when ARGV[11] == '1' (otherwise KEYS[1] again, unused),
+ * ARGV[12] its burst, ARGV[13] its refill per second
+ * Returns { 1, json } for a repeat (nothing written, nothing published, no token taken),
+ * { 2, retryAfterMs } when the sender is over its limit (nothing written), { 0, json } otherwise.
+ * Folding the send limit in saves a round trip per message; it is only used where KEYS[5] may
+ * sit on another slot than the room's keys, i.e. not on Redis Cluster (see limitsSends).
  *
  * Check, append, record and publish run as one script: a retry racing the original sees the
  * idempotency key or writes it, never neither; and the PUBLISH (and adapter XADD) order is the
@@ -40,6 +45,19 @@ const APPEND = `
 if ARGV[6] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return { 1, seen } end
+end
+if ARGV[11] == '1' then
+  -- the sender's token bucket, the same arithmetic as takeToken() in stores/rate-limit.ts
+  local burst = tonumber(ARGV[12])
+  local perMs = tonumber(ARGV[13]) / 1000
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local b = redis.call('HMGET', KEYS[5], 't', 'ts')
+  local tokens = burst
+  if b[1] then tokens = math.min(burst, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * perMs) end
+  if tokens < 1 then return { 2, math.max(1, math.ceil((1 - tokens) / perMs - 1e-6)) } end
+  redis.call('HSET', KEYS[5], 't', tostring(tokens - 1), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[5], tostring(math.ceil(burst / perMs)))
 end
 local id
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -86,10 +104,11 @@ type Entry = [id: string, fields: string[]]
 
 interface ScriptedClient {
   sbAppend: (
-    stream: string, meta: string, idem: string, adapterStream: string,
+    stream: string, meta: string, idem: string, adapterStream: string, bucket: string,
     body: string, mode: string, maxLen: number, ttl: number, channel: string, useIdem: string,
-    useAdapter: string, envelopeHead: string, envelopeTail: string, adapterMaxLen: number
-  ) => Promise<[number, string]>
+    useAdapter: string, envelopeHead: string, envelopeTail: string, adapterMaxLen: number,
+    useLimit: string, burst: number, perSecond: number
+  ) => Promise<[number, string | number]>
   sbSince: (stream: string, meta: string, sinceId: string, count: number) => Promise<[string | null, string | null, Entry[]]>
 }
 
@@ -112,6 +131,8 @@ export interface RedisHistoryOptions {
   maxLen: number
   /** set with the redis-streams adapter: messages then reach sockets through it (see above) */
   adapter?: AdapterStream
+  /** false on Redis Cluster, where the sender's bucket and the room's keys sit on different slots */
+  foldSendLimit?: boolean
 }
 
 // the envelope of a broadcast in the adapter's stream (socket.io-adapter ClusterAdapter message
@@ -131,6 +152,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
   #subscribed: Promise<unknown> | undefined
   readonly delivery: Delivery
+  readonly limitsSends: boolean
 
   constructor (opts: RedisHistoryOptions) {
     this.#client = opts.client
@@ -141,8 +163,9 @@ export class RedisHistoryStore implements HistoryStore {
     this.#trimMode = opts.maxLen >= 1000 ? '~' : '='
     this.#adapter = opts.adapter
     this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
+    this.limitsSends = opts.foldSendLimit ?? true
     if (!('sbAppend' in this.#client)) {
-      this.#client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
+      this.#client.defineCommand('sbAppend', { numberOfKeys: 5, lua: APPEND })
       this.#client.defineCommand('sbSince', { numberOfKeys: 2, lua: SINCE })
     }
   }
@@ -151,25 +174,35 @@ export class RedisHistoryStore implements HistoryStore {
     return this.#client as unknown as ScriptedClient
   }
 
-  async append (draft: MessageDraft): Promise<AppendResult> {
+  async append (draft: MessageDraft, limit?: SendLimit): Promise<AppendResult> {
     const k = this.#keys
     const useIdem = draft.clientMsgId !== undefined
     const adapter = this.#adapter
     const stream = k.roomHistory(draft.roomId)
+    const useLimit = limit !== undefined && this.limitsSends
+    let dup: number
+    let reply: string | number
     try {
-      const [dup, json] = await this.#scripts.sbAppend(
+      [dup, reply] = await this.#scripts.sbAppend(
         stream,
         k.roomMeta(draft.roomId),
         k.idempotency(draft.roomId, draft.userId, draft.clientMsgId ?? '', draft.sender),
         adapter?.key ?? stream,
+        useLimit ? limit.key : stream,
         draftBody(draft), this.#trimMode, this.#maxLen, IDEMPOTENCY_TTL_MS,
         k.messagesChannel, useIdem ? '1' : '0',
-        adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0
+        adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0,
+        useLimit ? '1' : '0', limit?.rule.burst ?? 0, limit?.rule.perSecond ?? 0
       )
-      return { message: JSON.parse(json) as Message, duplicate: dup === 1 }
     } catch (err) {
       throw storeError(err)
     }
+    if (dup === 2) throw sendLimited(Number(reply))
+    // the script returns exactly the JSON it published; for a new message the draft already
+    // holds everything but the position, so only a repeat needs parsing
+    if (dup === 1) return { message: JSON.parse(reply as string) as Message, duplicate: true }
+    const id = String(reply).slice(7, String(reply).indexOf('"', 7))
+    return { message: messageOf(id, parseId(id)[0], draft), duplicate: false }
   }
 
   async range (roomId: string, q: RangeQuery): Promise<RangeResult> {
