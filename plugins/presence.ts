@@ -70,8 +70,8 @@ export default fp(async (fastify) => {
   }
 
   for (const e of PRESENCE_EVENTS) realtime.knownEvents.add(e)
-  realtime.extensions.push(presenceHandlers({ handle: realtime.handle, service, tracker }))
-  realtime.adminExtensions.push(adminHandlers({ handle: realtime.handle, service, log }))
+  realtime.extensions.push(presenceHandlers({ define: realtime.define, service, tracker }))
+  realtime.adminExtensions.push(adminHandlers({ define: realtime.define, service, log }))
 
   // graceful drain: the sockets are closed by now; whatever is left of this instance goes at once
   realtime.onDrained.push(async () => { await tracker.stop() })

@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin'
 import { createHandshakeAuth } from '../src/realtime/auth.js'
-import { createHandle, type EventGuard, type Handle } from '../src/realtime/handle.js'
+import { createHandlers, type EventGuard, type Define } from '../src/realtime/handle.js'
 import { isAppError } from '../src/errors.js'
 import { ExpiryScheduler } from '../src/realtime/expiry.js'
 import { registerDefaultNamespace, type DefaultNamespaceDeps } from '../src/realtime/namespaces/default.js'
@@ -23,7 +23,8 @@ export interface Realtime {
   adminExtensions: Array<(socket: AppSocket) => void>
   knownEvents: Set<string>
   hooks: NonNullable<DefaultNamespaceDeps['hooks']>
-  handle: ReturnType<typeof createHandle>
+  /** defines a listener shared by every socket (see src/realtime/handle.ts) */
+  define: Define
   /** drain steps run after the sockets are closed and before Socket.IO and Redis close */
   onDrained: Array<() => Promise<void>>
   /** checks run before every handled event (rate limits); they throw a catalog error to refuse */
@@ -51,24 +52,11 @@ export default fp(async (fastify) => {
       for (const h of onRateLimited) h(socket, event, err.retryAfterMs ?? 0)
     }
   }
-  const baseHandle = createHandle(log, (socket, event) => {
-    try {
-      for (const g of guards) g(socket, event)
-    } catch (err) {
-      rateLimited(socket, event, err)
-      throw err
-    }
-  })
-  // the same wrapper, so a handler's own rate_limited refusal (message:send) is reported too
-  const handle: Handle = (socket, event, validate, fn) => baseHandle(socket, event, validate, (payload) => {
-    let result
-    try {
-      result = fn(payload)
-    } catch (err) {
-      rateLimited(socket, event, err)
-      throw err
-    }
-    return result instanceof Promise ? result.catch((err: unknown) => { rateLimited(socket, event, err); throw err }) : result
+  // every refusal, by a guard or by the handler itself (message:send), is reported to
+  // onRateLimited when it is one for rate
+  const define = createHandlers(log, {
+    guard: (socket, event) => { for (const g of guards) g(socket, event) },
+    onError: rateLimited
   })
   const preAuth: Realtime['preAuth'] = []
   const runPreAuth = (socket: AppSocket, next: (err?: Error) => void): void => {
@@ -100,7 +88,7 @@ export default fp(async (fastify) => {
     adminExtensions: [],
     knownEvents: new Set(),
     hooks: {},
-    handle,
+    define,
     onDrained: [],
     guards,
     preAuth,
@@ -119,7 +107,7 @@ export default fp(async (fastify) => {
   }
 
   registerDefaultNamespace(nsp, {
-    handle,
+    define,
     messages: fastify.services.messages,
     authenticate: fastify.authenticate,
     expiry,

@@ -5,6 +5,7 @@
  * broadcast goes through the Socket.IO adapter, so members on every instance get it.
  */
 import fp from 'fastify-plugin'
+import { listen } from '../src/realtime/handle.js'
 import { appError } from '../src/errors.js'
 import { createReceiptService, type ReceiptService } from '../src/domain/receipts.js'
 import { isReservedRoom } from '../src/domain/rooms.js'
@@ -36,16 +37,15 @@ export default fp(async (fastify) => {
   fastify.decorate('receipts', receipts)
 
   realtime.knownEvents.add('receipt:read')
-  realtime.extensions.push((socket) => {
-    realtime.handle(socket, 'receipt:read', checkRead, async ({ roomId, messageId }) => {
-      // like message:send: only a member of the room reports reading it
-      if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
-        throw appError('not_in_room', `join ${roomId} before sending receipts for it`)
-      }
-      await receipts.read(socket.data.principal, roomId, messageId)
-      return undefined
-    })
+  const onRead = realtime.define('receipt:read', checkRead, async (socket, { roomId, messageId }) => {
+    // like message:send: only a member of the room reports reading it
+    if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
+      throw appError('not_in_room', `join ${roomId} before sending receipts for it`)
+    }
+    await receipts.read(socket.data.principal, roomId, messageId)
+    return undefined
   })
+  realtime.extensions.push((socket) => { listen(socket, 'receipt:read', onRead) })
 
   fastify.addHook('onClose', async () => {
     await store.close()

@@ -6,7 +6,8 @@
  *   request made while Redis is away fails within 2 s with `unavailable` instead of waiting.
  * - `subscriber`: the relay's subscription (messages published by the append script).
  * - `adapterPub` / `adapterSub`: the Socket.IO adapter's. The adapter does not handle rejected
- *   publishes, so its publisher is the command connection behind a guard that swallows them.
+ *   publishes, so its publisher is the command connection behind a guard that swallows them;
+ *   its subscriber is guarded the same way for (un)subscribe.
  * Every connection reconnects by itself and logs its errors through pino; all are closed in
  * `onClose`, after Socket.IO (registered later) has closed.
  */
@@ -57,12 +58,19 @@ function create (config: Config, options: RedisOptions): RedisClient {
   return new Redis(config.REDIS_URL as string, options)
 }
 
-/** Wraps a client so that `publish` / `spublish` never reject unhandled (see above). */
-function guardedPublisher (client: RedisClient, onError: (err: unknown) => void): RedisClient {
+const PUBLISH = new Set(['publish', 'spublish'])
+const SUBSCRIBE = new Set(['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'])
+
+/**
+ * Wraps a client so that the named commands never reject unhandled: the Socket.IO adapters call
+ * publish and (un)subscribe without handling the promise, and a connection that closes while
+ * Redis is away rejects everything queued on it ("Connection is closed").
+ */
+function guarded (client: RedisClient, methods: Set<string>, onError: (err: unknown) => void): RedisClient {
   return new Proxy(client, {
     get (target, prop) {
       const value = Reflect.get(target, prop, target) as unknown
-      if (prop === 'publish' || prop === 'spublish') {
+      if (typeof prop === 'string' && methods.has(prop) && typeof value === 'function') {
         return (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((err: unknown) => { onError(err); return 0 })
       }
       return typeof value === 'function' ? value.bind(target) : value
@@ -100,8 +108,9 @@ export default fp(async (fastify) => {
     enableAutoPipelining: true
   }), 'cmd')
   const subscriber = watch(create(config, { ...baseOptions('sb-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'sub')
-  const adapterSub = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter-sub')
-  const adapterPub = guardedPublisher(client, (err) => log.debug({ err }, 'adapter publish failed'))
+  const adapterSubConn = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter-sub')
+  const adapterSub = guarded(adapterSubConn, SUBSCRIBE, (err) => log.debug({ err }, 'adapter (un)subscribe failed'))
+  const adapterPub = guarded(client, PUBLISH, (err) => log.debug({ err }, 'adapter publish failed'))
 
   fastify.decorate('redis', {
     client,

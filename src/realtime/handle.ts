@@ -20,14 +20,40 @@ export type EventGuard = (socket: AppSocket, event: string) => void
 
 type AckFn = (answer: unknown) => void
 
-export function createHandle (log: Logger, guard?: EventGuard) {
-  return function handle<T> (
-    socket: AppSocket,
-    event: string,
-    validate: Validator<T>,
-    fn: (payload: T) => Promise<object | undefined> | object | undefined
-  ): void {
-    (socket as unknown as { on: (e: string, l: (...args: unknown[]) => void) => void }).on(event, (...args: unknown[]) => {
+/** A handler: the socket that sent the event and its validated payload; returns the ack's fields. */
+export type SocketHandler<T> = (socket: AppSocket, payload: T) => Promise<object | undefined> | object | undefined
+
+/**
+ * A listener shared by every socket: Socket.IO calls it with `this` = the socket, so one
+ * function serves all connections and a connection costs no closure per event.
+ */
+export type SharedListener = (this: AppSocket, ...args: unknown[]) => void
+
+export interface HandlerOptions {
+  /** checks run before every event (rate limits); they throw a catalog error to refuse it */
+  guard?: EventGuard
+  /** told of every refusal (after the guard or the handler threw), e.g. to report rate limits */
+  onError?: (socket: AppSocket, event: string, err: unknown) => void
+}
+
+export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
+  const { guard, onError } = opts
+
+  function ok (ack: AckFn | undefined, value: object | undefined): void {
+    if (ack !== undefined) ack(value === undefined ? { ok: true } : { ok: true, ...value })
+  }
+
+  function fail (socket: AppSocket, event: string, ack: AckFn | undefined, err: unknown): void {
+    onError?.(socket, event, err)
+    const e = normalizeError(err)
+    if (e.code === 'internal') log.error({ err: e.cause ?? err, event, sid: socket.id }, 'socket handler failed')
+    if (ack !== undefined) ack(toAck(e))
+  }
+
+  /** Defines the shared listener of one event; attach it with `listen(socket, event, listener)`. */
+  return function define<T> (event: string, validate: Validator<T>, fn: SocketHandler<T>): SharedListener {
+    return function listener (this: AppSocket, ...args: unknown[]): void {
+      const socket = this
       // socket.io passes the ack as the last argument; `emit(event, ack)` has no payload at all
       const last = args[args.length - 1]
       const ack: AckFn | undefined = typeof last === 'function' ? last as AckFn : undefined
@@ -35,27 +61,23 @@ export function createHandle (log: Logger, guard?: EventGuard) {
       let result: Promise<object | undefined> | object | undefined
       try {
         guard?.(socket, event)
-        result = fn(validate(payload))
+        result = fn(socket, validate(payload))
       } catch (err) {
-        fail(err)
+        fail(socket, event, ack, err)
         return
       }
       if (result instanceof Promise) {
-        result.then(ok, fail)
+        result.then((value) => ok(ack, value), (err: unknown) => fail(socket, event, ack, err))
       } else {
-        ok(result)
+        ok(ack, result)
       }
-
-      function ok (value: object | undefined): void {
-        if (ack !== undefined) ack(value === undefined ? { ok: true } : { ok: true, ...value })
-      }
-      function fail (err: unknown): void {
-        const e = normalizeError(err)
-        if (e.code === 'internal') log.error({ err: e.cause ?? err, event, sid: socket.id }, 'socket handler failed')
-        if (ack !== undefined) ack(toAck(e))
-      }
-    })
+    }
   }
 }
 
-export type Handle = ReturnType<typeof createHandle>
+export type Define = ReturnType<typeof createHandlers>
+
+/** Attaches a shared listener to a socket (Socket.IO's typed `on` does not know `this`). */
+export function listen (socket: AppSocket, event: string, listener: SharedListener | ((this: AppSocket, ...args: any[]) => void)): void {
+  (socket as unknown as { on: (e: string, l: (...args: unknown[]) => void) => void }).on(event, listener as (...args: unknown[]) => void)
+}

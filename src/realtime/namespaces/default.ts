@@ -10,7 +10,7 @@ import { isReservedRoom, matchesRoomPattern, userRoom } from '../../domain/rooms
 import * as S from '../../schemas/socket.js'
 import { compileValidator } from '../../schemas/validate.js'
 import type { ExpiryScheduler } from '../expiry.js'
-import type { Handle } from '../handle.js'
+import { listen, type Define, type SharedListener } from '../handle.js'
 import type { AppNamespace, AppSocket } from '../types.js'
 
 const check = {
@@ -29,7 +29,7 @@ export interface RoomHooks {
 }
 
 export interface DefaultNamespaceDeps {
-  handle: Handle
+  define: Define
   messages: MessageService
   authenticate: Authenticate
   expiry: ExpiryScheduler
@@ -49,23 +49,12 @@ export function joinedRooms (socket: AppSocket): number {
 }
 
 export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamespaceDeps): void {
-  const { handle, messages, authenticate, expiry, maxRoomsPerSocket, hooks } = deps
-  for (const e of ['room:join', 'room:leave', 'message:send', 'history:fetch', 'typing', 'auth:refresh']) deps.knownEvents.add(e)
+  const { define, messages, authenticate, expiry, maxRoomsPerSocket, hooks } = deps
 
-  nsp.on('connection', (socket) => {
-    const principal = socket.data.principal
-    // every socket hears its own user's notifications; this room never counts toward the limit
-    socket.join(userRoom(principal.sub))
-    expiry.track(socket, principal.exp)
-    socket.on('disconnect', () => expiry.untrack(socket))
-
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (deps.knownEvents.has(event)) return
-      const ack = args[args.length - 1]
-      if (typeof ack === 'function') ack({ ok: false, error: { code: 'not_found', message: `unknown event ${event.slice(0, 64)}` } })
-    })
-
-    handle(socket, 'room:join', check.join, async ({ roomId, since }) => {
+  // Every listener is defined once and shared by all sockets (Socket.IO calls it with
+  // `this` = the socket): a connection costs no closures, only its listener entries.
+  const listeners: Array<[string, SharedListener]> = [
+    ['room:join', define('room:join', check.join, async (socket, { roomId, since }) => {
       const p = socket.data.principal
       messages.assertAccess(p, roomId)
       if (!socket.rooms.has(roomId)) {
@@ -80,39 +69,39 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
       if (since === undefined) return { roomId }
       const r = await messages.catchUp(p, roomId, since)
       return { roomId, missed: r.missed, hasMore: r.hasMore, recovered: r.recovered }
-    })
+    })],
 
-    handle(socket, 'room:leave', check.leave, async ({ roomId }) => {
+    ['room:leave', define('room:leave', check.leave, async (socket, { roomId }) => {
       if (isReservedRoom(roomId)) throw appError('forbidden', `room ${roomId} is reserved`)
       if (socket.rooms.has(roomId)) {
         await socket.leave(roomId)
         await hooks?.left?.(socket, roomId)
       }
       return undefined
-    })
+    })],
 
-    handle(socket, 'message:send', check.send, async (payload) => {
+    ['message:send', define('message:send', check.send, async (socket, payload) => {
       if (!socket.rooms.has(payload.roomId) || isReservedRoom(payload.roomId)) {
         throw appError('not_in_room', `join ${payload.roomId} before sending to it`)
       }
       const { message } = await messages.send(socket.data.principal, payload)
       return { message }
-    })
+    })],
 
-    handle(socket, 'history:fetch', check.history, async (q) => {
+    ['history:fetch', define('history:fetch', check.history, async (socket, q) => {
       const r = await messages.history(socket.data.principal, q)
       return { messages: r.messages, hasMore: r.hasMore }
-    })
+    })],
 
-    handle(socket, 'typing', check.typing, ({ roomId, isTyping }) => {
+    ['typing', define('typing', check.typing, (socket, { roomId, isTyping }) => {
       if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
         throw appError('not_in_room', `join ${roomId} before typing in it`)
       }
       socket.to(roomId).volatile.emit('typing', { roomId, userId: socket.data.principal.sub, isTyping })
       return undefined
-    })
+    })],
 
-    handle(socket, 'auth:refresh', check.refresh, async ({ token }) => {
+    ['auth:refresh', define('auth:refresh', check.refresh, async (socket, { token }) => {
       const next = authenticate(token)
       const current = socket.data.principal
       if (next.sub !== current.sub) throw appError('forbidden', 'a refreshed token must be for the same sub')
@@ -129,8 +118,28 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
         }
       }
       return { expiresAt: next.exp }
-    })
+    })]
+  ]
+  for (const [e] of listeners) deps.knownEvents.add(e)
 
+  function onDisconnect (this: AppSocket): void {
+    expiry.untrack(this)
+  }
+
+  function onUnknown (this: AppSocket, event: string, ...args: unknown[]): void {
+    if (deps.knownEvents.has(event)) return
+    const ack = args[args.length - 1]
+    if (typeof ack === 'function') ack({ ok: false, error: { code: 'not_found', message: `unknown event ${event.slice(0, 64)}` } })
+  }
+
+  nsp.on('connection', (socket) => {
+    const principal = socket.data.principal
+    // every socket hears its own user's notifications; this room never counts toward the limit
+    socket.join(userRoom(principal.sub))
+    expiry.track(socket, principal.exp)
+    listen(socket, 'disconnect', onDisconnect)
+    socket.onAny(onUnknown)
+    for (const [e, l] of listeners) listen(socket, e, l)
     for (const ext of deps.extensions ?? []) ext(socket)
   })
 }

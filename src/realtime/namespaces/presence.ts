@@ -9,7 +9,7 @@ import { MAX_PRESENCE_SUBSCRIPTIONS, type PresenceService, type PresenceTracker 
 import { isReservedRoom, PRESENCE_ROOM_PREFIX, presenceRoom } from '../../domain/rooms.js'
 import * as S from '../../schemas/socket.js'
 import { compileValidator } from '../../schemas/validate.js'
-import type { Handle } from '../handle.js'
+import { listen, type Define } from '../handle.js'
 import type { AppSocket } from '../types.js'
 
 const check = {
@@ -20,7 +20,7 @@ const check = {
 export const PRESENCE_EVENTS = ['presence:subscribe', 'presence:unsubscribe'] as const
 
 export interface PresenceHandlerDeps {
-  handle: Handle
+  define: Define
   service: PresenceService
   tracker: PresenceTracker
 }
@@ -32,9 +32,37 @@ export function presenceSubscriptions (socket: AppSocket): number {
   return n
 }
 
-/** A per-socket registration for `realtime.extensions`. */
+/** A per-socket registration for `realtime.extensions`; its listeners are shared by all sockets. */
 export function presenceHandlers (deps: PresenceHandlerDeps): (socket: AppSocket) => void {
-  const { handle, service, tracker } = deps
+  const { define, service, tracker } = deps
+
+  const onSubscribe = define('presence:subscribe', check.subscribe, async (socket, { userIds }) => {
+    let fresh = 0
+    const rooms: string[] = []
+    for (const userId of new Set(userIds)) {
+      const room = presenceRoom(userId)
+      if (!socket.rooms.has(room)) fresh++
+      rooms.push(room)
+    }
+    const total = presenceSubscriptions(socket) + fresh
+    if (total > MAX_PRESENCE_SUBSCRIPTIONS) {
+      // all or nothing, like the rooms limit of room:join
+      throw appError('forbidden', `a socket may follow at most ${MAX_PRESENCE_SUBSCRIPTIONS} users; this would make ${total}`)
+    }
+    // follow before reading: an edge in between arrives as an event instead of being lost
+    await socket.join(rooms)
+    return { users: await service.query(userIds) }
+  })
+
+  const onUnsubscribe = define('presence:unsubscribe', check.unsubscribe, async (socket, { userIds }) => {
+    for (const userId of new Set(userIds)) await socket.leave(presenceRoom(userId))
+    return undefined
+  })
+
+  function onDisconnect (this: AppSocket): void {
+    tracker.disconnected(this.id).catch(() => {})
+  }
+
   return (socket) => {
     // a socket refused by an earlier connection handler (expired token, draining) never counts
     if (!socket.connected) return
@@ -44,29 +72,8 @@ export function presenceHandlers (deps: PresenceHandlerDeps): (socket: AppSocket
     if (socket.recovered) {
       for (const room of socket.rooms) if (room !== sid && !isReservedRoom(room)) tracker.joined(sid, room).catch(() => {})
     }
-    socket.on('disconnect', () => { tracker.disconnected(sid).catch(() => {}) })
-
-    handle(socket, 'presence:subscribe', check.subscribe, async ({ userIds }) => {
-      let fresh = 0
-      const rooms: string[] = []
-      for (const userId of new Set(userIds)) {
-        const room = presenceRoom(userId)
-        if (!socket.rooms.has(room)) fresh++
-        rooms.push(room)
-      }
-      const total = presenceSubscriptions(socket) + fresh
-      if (total > MAX_PRESENCE_SUBSCRIPTIONS) {
-        // all or nothing, like the rooms limit of room:join
-        throw appError('forbidden', `a socket may follow at most ${MAX_PRESENCE_SUBSCRIPTIONS} users; this would make ${total}`)
-      }
-      // follow before reading: an edge in between arrives as an event instead of being lost
-      await socket.join(rooms)
-      return { users: await service.query(userIds) }
-    })
-
-    handle(socket, 'presence:unsubscribe', check.unsubscribe, async ({ userIds }) => {
-      for (const userId of new Set(userIds)) await socket.leave(presenceRoom(userId))
-      return undefined
-    })
+    listen(socket, 'disconnect', onDisconnect)
+    listen(socket, 'presence:subscribe', onSubscribe)
+    listen(socket, 'presence:unsubscribe', onUnsubscribe)
   }
 }
