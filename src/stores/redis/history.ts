@@ -14,6 +14,7 @@ import type { Redis, Cluster } from 'ioredis'
 import type { Message } from '../../schemas/common.js'
 import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
+import { takeTokenLua } from './rate-limit.js'
 import {
   compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, parseId, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
@@ -47,17 +48,8 @@ if ARGV[6] == '1' then
   if seen then return { 1, seen } end
 end
 if ARGV[11] == '1' then
-  -- the sender's token bucket, the same arithmetic as takeToken() in stores/rate-limit.ts
-  local burst = tonumber(ARGV[12])
-  local perMs = tonumber(ARGV[13]) / 1000
-  local clock = redis.call('TIME')
-  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-  local b = redis.call('HMGET', KEYS[5], 't', 'ts')
-  local tokens = burst
-  if b[1] then tokens = math.min(burst, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * perMs) end
-  if tokens < 1 then return { 2, math.max(1, math.ceil((1 - tokens) / perMs - 1e-6)) } end
-  redis.call('HSET', KEYS[5], 't', tostring(tokens - 1), 'ts', tostring(now))
-  redis.call('PEXPIRE', KEYS[5], tostring(math.ceil(burst / perMs)))
+  -- the sender's token bucket, the same step as the rate-limit store's
+  ${takeTokenLua('KEYS[5]', 'ARGV[12]', 'ARGV[13]', 2)}
 end
 local id
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -19,22 +19,33 @@ import type { RateLimitDecision, RateLimitStore, TokenBucketRule, WindowRule } f
  * bucket would be full again, which is the same as it not existing.
  */
 const TAKE = `
-local burst = tonumber(ARGV[1])
-local perMs = tonumber(ARGV[2]) / 1000
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local s = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = burst
-if s[1] then
-  tokens = math.min(burst, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * perMs)
-end
-if tokens < 1 then
-  return { 0, math.max(1, math.ceil((1 - tokens) / perMs - 1e-6)) }
-end
-redis.call('HSET', KEYS[1], 't', tostring(tokens - 1), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], tostring(math.ceil(burst / perMs)))
+${takeTokenLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]', 0)}
 return { 1, 0 }
 `
+
+/**
+ * The token-bucket step as a Lua fragment, shared with the history store's append script
+ * (which folds the send limit in): takes one token from `key` or returns
+ * `{ refusedCode, retryAfterMs }`. Arguments are Lua expressions.
+ */
+export function takeTokenLua (key: string, burst: string, perSecond: string, refusedCode: number): string {
+  return `do
+  local burst = tonumber(${burst})
+  local perMs = tonumber(${perSecond}) / 1000
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local s = redis.call('HMGET', ${key}, 't', 'ts')
+  local tokens = burst
+  if s[1] then
+    tokens = math.min(burst, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * perMs)
+  end
+  if tokens < 1 then
+    return { ${refusedCode}, math.max(1, math.ceil((1 - tokens) / perMs - 1e-6)) }
+  end
+  redis.call('HSET', ${key}, 't', tostring(tokens - 1), 'ts', tostring(now))
+  redis.call('PEXPIRE', ${key}, tostring(math.ceil(burst / perMs)))
+end`
+}
 
 /*
  * Sliding window counter; mirrors hitWindow() in stores/rate-limit.ts.
