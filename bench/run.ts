@@ -3,39 +3,45 @@
  *  [--workers N] [--write-md]`
  *
  * Runs every scenario against Switchboard and the bare Socket.IO baseline in turn, prints one
- * table per scenario, writes bench/results/<date>.json, and (full runs, or --write-md) the
- * generated section of BENCHMARKS.md. Everything it starts is killed on the way out.
+ * table per scenario, writes bench/results/<date>.json, and (a complete full run, or --write-md)
+ * the generated section of BENCHMARKS.md. Everything it starts is killed on the way out.
  */
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { machineInfo, describeMachine } from './lib/machine.js'
 import { mergeInto, renderResults, type Results } from './lib/markdown.js'
 import { WorkerPool } from './lib/pool.js'
 import { installCleanupHandlers, stopAll } from './lib/proc.js'
-import { runAll, SCENARIOS, type Config, type Ctx, type ScenarioName } from './lib/scenarios.js'
+import { retable, runAll, SCENARIOS, type Config, type Ctx, type ScenarioName } from './lib/scenarios.js'
 import { toText } from './lib/stats.js'
 import { ROOT, switchboardAvailable, type TargetKind } from './lib/targets.js'
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--targets switchboard,baseline]
-       [--reps N] [--workers N] [--write-md]`
+       [--reps N] [--workers N] [--write-md]
+       npm run bench -- --render bench/results/<file>.json [--write-md]   (tables again, no measuring)`
 
 /** Full run: the sizes the issue asks for; about 20 minutes on 2 cores. */
 function fullConfig (): Config {
   return {
     mode: 'full',
     reps: 3,
-    workers: 3,
+    // the server needs a core; on 2 cores two client processes share the other one
+    workers: Math.max(2, availableParallelism() - 1),
     textBytes: 100,
     connectConcurrency: 32,
     connectTimeoutMs: 10_000,
     kinds: ['switchboard', 'baseline'],
     scenarios: SCENARIOS,
     p99LimitMs: 100,
-    idle: { levels: [1000, 5000, 10_000], roomSize: 10, settleMs: 4000 },
-    fanout: { subscribers: 1000, publishers: 10, rates: [10, 25, 50, 100, 200, 400, 800], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000 },
-    small: { rooms: 1000, perClientRates: [1, 5], stepMs: 8000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000 },
-    cluster: { instances: 2, subscribers: 1000, publishers: 10, rates: [25, 50, 100], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 2000, singleRedis: true }
+    quietWaitMs: 20_000,
+    disturbedRetries: 2,
+    idle: { levels: [1000, 5000, 10_000], roomSize: 10, settleMs: 2500 },
+    fanout: { subscribers: 1000, publishers: 10, rates: [5, 10, 20, 30, 50, 75, 100, 150, 200], stepMs: 5000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: true },
+    small: { rooms: 1000, perClientRates: [1, 5], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: false },
+    cluster: { instances: 2, subscribers: 1000, publishers: 10, rates: [10, 20, 30], stepMs: 5000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: false, singleRedis: true }
   }
 }
 
@@ -46,10 +52,13 @@ function quickConfig (): Config {
     ...f,
     mode: 'quick',
     reps: 1,
-    idle: { levels: [250, 1000], roomSize: 10, settleMs: 1500 },
-    fanout: { subscribers: 200, publishers: 10, rates: [25, 100, 400], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000 },
-    small: { rooms: 200, perClientRates: [1, 5], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000 },
-    cluster: { instances: 2, subscribers: 200, publishers: 10, rates: [50, 200], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1000, singleRedis: false }
+    // a smoke run stays short on a busy machine: disturbed steps are flagged, not re-measured
+    quietWaitMs: 3000,
+    disturbedRetries: 0,
+    idle: { levels: [500, 2000], roomSize: 10, settleMs: 1500 },
+    fanout: { subscribers: 200, publishers: 10, rates: [25, 50, 100, 200], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: true },
+    small: { rooms: 200, perClientRates: [1, 5], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: false },
+    cluster: { instances: 2, subscribers: 200, publishers: 10, rates: [25, 100], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: false, singleRedis: false }
   }
 }
 
@@ -69,7 +78,7 @@ function positiveInt (raw: string | undefined, what: string): number | undefined
   return n
 }
 
-function buildConfig (): { cfg: Config, writeMd: boolean } {
+function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undefined } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
@@ -78,6 +87,7 @@ function buildConfig (): { cfg: Config, writeMd: boolean } {
       reps: { type: 'string' },
       workers: { type: 'string' },
       'write-md': { type: 'boolean', default: false },
+      render: { type: 'string' },
       help: { type: 'boolean', default: false }
     },
     strict: true
@@ -91,7 +101,9 @@ function buildConfig (): { cfg: Config, writeMd: boolean } {
   cfg.kinds = parseList<TargetKind>(values.targets, ['switchboard', 'baseline'], 'target') ?? cfg.kinds
   cfg.reps = positiveInt(values.reps, 'reps') ?? cfg.reps
   cfg.workers = positiveInt(values.workers, 'workers') ?? cfg.workers
-  return { cfg, writeMd: values['write-md'] === true || cfg.mode === 'full' }
+  // only a complete full run replaces the figures in BENCHMARKS.md, unless asked to
+  const complete = cfg.mode === 'full' && values.only === undefined && values.targets === undefined
+  return { cfg, writeMd: values['write-md'] === true || complete, render: values.render }
 }
 
 /** Keeps every idle level within the file descriptors a server may open. */
@@ -105,10 +117,37 @@ function fitToFdLimit (cfg: Config, nofile: number, log: (s: string) => void): v
   }
 }
 
+const log = (line: string): void => { process.stdout.write(line + '\n') }
+
+/** Prints the tables and, when asked, puts them into BENCHMARKS.md. */
+function publish (results: Results, rel: string, writeMd: boolean): void {
+  log('')
+  for (const s of results.scenarios) log(toText(s.table))
+  log(`results: ${rel} (${Math.round(results.durationS)} s)`)
+  if (writeMd) {
+    const mdPath = `${ROOT}BENCHMARKS.md`
+    const existing = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n'
+    writeFileSync(mdPath, mergeInto(existing, renderResults(results, rel)))
+    log('BENCHMARKS.md updated')
+  }
+}
+
+/** Re-renders a saved results file (tables recomputed from its raw repetitions). */
+function renderSaved (file: string, writeMd: boolean): void {
+  const abs = resolve(file)
+  const results = JSON.parse(readFileSync(abs, 'utf8')) as Results
+  retable(results.config, results.scenarios)
+  writeFileSync(abs, JSON.stringify(results, null, 2) + '\n')
+  publish(results, relative(ROOT, abs), writeMd)
+}
+
 async function main (): Promise<void> {
   installCleanupHandlers()
-  const { cfg, writeMd } = buildConfig()
-  const log = (line: string): void => { process.stdout.write(line + '\n') }
+  const { cfg, writeMd, render } = buildConfig()
+  if (render !== undefined) {
+    renderSaved(render, writeMd)
+    return
+  }
   const machine = machineInfo()
   log(`bench: ${cfg.mode} run on ${describeMachine(machine)}`)
   fitToFdLimit(cfg, machine.nofile, log)
@@ -142,22 +181,11 @@ async function main (): Promise<void> {
     scenarios
   }
 
-  log('')
-  for (const s of scenarios) log(toText(s.table))
-
-  const dir = `${ROOT}bench/results`
-  mkdirSync(dir, { recursive: true })
+  mkdirSync(`${ROOT}bench/results`, { recursive: true })
   const stamp = started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')
   const rel = `bench/results/${stamp}${cfg.mode === 'quick' ? '-quick' : ''}.json`
   writeFileSync(`${ROOT}${rel}`, JSON.stringify(results, null, 2) + '\n')
-  log(`results: ${rel} (${Math.round(results.durationS)} s)`)
-
-  if (writeMd) {
-    const mdPath = `${ROOT}BENCHMARKS.md`
-    const existing = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n'
-    writeFileSync(mdPath, mergeInto(existing, renderResults(results, rel)))
-    log('BENCHMARKS.md updated')
-  }
+  publish(results, rel, writeMd)
 }
 
 main().then(() => process.exit(0), async (err: unknown) => {

@@ -32,6 +32,8 @@ class Worker {
     this.child = startChild(`worker-${index}`, process.execPath, ['--import=tsx', WORKER], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
+    // a send on a channel that just closed is reported through send's callback instead
+    this.child.proc.on('error', () => {})
     this.child.proc.on('message', (raw: unknown) => {
       const msg = raw as WorkerMsg
       const p = this.pending.get(msg.reqId)
@@ -54,12 +56,21 @@ class Worker {
   async request<T extends WorkerMsg>(cmd: CmdBody, timeoutMs: number): Promise<T> {
     const reqId = ++this.seq
     return await new Promise<T>((resolve, reject) => {
+      if (!this.child.isRunning() || !this.child.proc.connected) {
+        reject(new Error(`${this.child.name} is not running`))
+        return
+      }
       const timer = setTimeout(() => {
         this.pending.delete(reqId)
         reject(new Error(`${this.child.name}: no answer to ${cmd.type} within ${timeoutMs} ms`))
       }, timeoutMs)
       this.pending.set(reqId, { resolve: (m) => resolve(m as T), reject, timer })
-      this.child.proc.send({ ...cmd, reqId })
+      this.child.proc.send({ ...cmd, reqId }, (err) => {
+        if (err === null) return
+        clearTimeout(timer)
+        this.pending.delete(reqId)
+        reject(new Error(`${this.child.name}: ${err.message}`))
+      })
     })
   }
 }

@@ -139,6 +139,19 @@ export function cpuMsSum (pids: number[]): number {
   return pids.reduce((s, p) => s + cpuMs(p), 0)
 }
 
+/** Busy CPU time of the whole machine in ms (all CPUs, everything but idle and iowait), from /proc/stat. */
+export function machineBusyMs (): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal (guest is already in user)
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+    return (busy * 1000) / CLK_TCK
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** Resident set size in bytes from /proc/<pid>/status (VmRSS). */
 export function rssBytes (pid: number): number {
   try {

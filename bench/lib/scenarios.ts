@@ -3,8 +3,9 @@
  * against every variant (Switchboard, baseline…) for several repetitions. Every step is
  * bounded in time; a failing variant is recorded as an error and the bench goes on.
  */
+import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cpuMsSum } from './proc.js'
+import { cpuMsSum, machineBusyMs } from './proc.js'
 import { WorkerPool, type ClientRef, type GlobalPublisher } from './pool.js'
 import type { ClientSpec } from './protocol.js'
 import { aggregate, fmtAgg, fmtRatio, type Agg, type MetricDef, type Table } from './stats.js'
@@ -28,6 +29,8 @@ export interface LoadTiming {
   pauseMs: number
   /** unmeasured warm-up before the first step (JIT, connection buffers) */
   warmupMs: number
+  /** a rising ladder stops at its first failing step; fixed rates run every step */
+  stopOnFail: boolean
 }
 
 export interface Config {
@@ -43,6 +46,10 @@ export interface Config {
   scenarios: ScenarioName[]
   /** latency limit for a step to pass */
   p99LimitMs: number
+  /** most time to wait before a step for the machine to be quiet (a shared box) */
+  quietWaitMs: number
+  /** times a step disturbed by outside load is measured again */
+  disturbedRetries: number
   idle: { levels: number[], roomSize: number, settleMs: number }
   fanout: LoadTiming & { subscribers: number, publishers: number, rates: number[] }
   small: LoadTiming & { rooms: number, perClientRates: number[] }
@@ -105,6 +112,8 @@ const LOAD_METRICS: MetricDef[] = [
   { key: 'p99Ms', label: 'latency p99 ms', digits: 1, ratio: true },
   { key: 'maxMs', label: 'latency max ms', digits: 1, ratio: true },
   { key: 'ackP99Ms', label: 'ack p99 ms', digits: 1, ratio: true },
+  { key: 'loopP99Ms', label: 'server loop delay p99 ms', digits: 1, ratio: false },
+  { key: 'loopMaxMs', label: 'server loop delay max ms', digits: 1, ratio: false },
   { key: 'usPerDelivery', label: 'server µs/delivery', digits: 2, ratio: true },
   { key: 'serverCpuPct', label: 'server CPU %', digits: 0, ratio: true },
   { key: 'redisCpuPct', label: 'redis CPU %', digits: 0, ratio: false },
@@ -115,6 +124,11 @@ const LOAD_METRICS: MetricDef[] = [
 ]
 
 const SUMMARY_STEP = 'best'
+
+/** CPU % (of one core) outside the bench's processes above which a step is flagged as disturbed */
+const OTHER_CPU_WARN_PCT = 30
+/** machine CPU % (of one core) under which it counts as quiet before a step */
+const QUIET_PCT = 25
 
 /** Clients opened for a load scenario, with the room size every message fans out to. */
 interface LoadPlan {
@@ -145,12 +159,19 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   const s0 = cpuMsSum(pids)
   const c0 = cpuMsSum(ctx.pool.pids)
   const r0 = cpuMsSum(redisPids)
+  const m0 = machineBusyMs()
+  await target.loop()
   const t0 = performance.now()
   const r = await ctx.pool.run(runId, pubs, timing.stepMs, timing.drainMs, ctx.cfg.textBytes)
   const wallMs = performance.now() - t0
+  // worst instance: a stall anywhere delays its share of the deliveries
+  const loops = await target.loop()
   const serverMs = cpuMsSum(pids) - s0
   const clientMs = cpuMsSum(ctx.pool.pids) - c0
   const redisMs = cpuMsSum(redisPids) - r0
+  // busy time of the machine not spent in our processes: kernel network work plus anything
+  // else running; a large value means the step was disturbed
+  const otherMs = machineBusyMs() - m0 - serverMs - clientMs - redisMs
 
   const expected = r.acked * roomSize
   const lost = Math.max(0, expected - r.received)
@@ -165,6 +186,10 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   if (r.disconnects > 0) notes.push(`disconnects ${JSON.stringify(r.disconnectReasons)}`)
   if (clientBound) notes.push(`client-bound: sent ${r.sent} of ${Math.round(offered * timing.stepMs / 1000)} offered`)
   if (r.received > expected && expected > 0) notes.push(`received ${r.received - expected} more than expected`)
+  const busyPct = ((serverMs + clientMs + redisMs + Math.max(0, otherMs)) / wallMs) * 100
+  if (busyPct > 90 * availableParallelism()) notes.push(`machine saturated: ${busyPct.toFixed(0)}% CPU busy of ${availableParallelism() * 100}%`)
+  const disturbed = (otherMs / wallMs) * 100 > OTHER_CPU_WARN_PCT
+  if (disturbed) notes.push(`other load: ${((otherMs / wallMs) * 100).toFixed(0)}% CPU outside the bench's processes`)
   const ms = (v: number): number => v / 1000
   return {
     step: '',
@@ -179,15 +204,21 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
       unacked,
       disconnects: r.disconnects,
       p50Ms: r.latency.totalCount > 0 ? ms(r.latency.getValueAtPercentile(50)) : null,
+      p90Ms: r.latency.totalCount > 0 ? ms(r.latency.getValueAtPercentile(90)) : null,
       p99Ms,
+      p999Ms: r.latency.totalCount > 0 ? ms(r.latency.getValueAtPercentile(99.9)) : null,
       maxMs: r.latency.totalCount > 0 ? ms(r.latency.maxValue) : null,
       ackP50Ms: r.ackLatency.totalCount > 0 ? ms(r.ackLatency.getValueAtPercentile(50)) : null,
       ackP99Ms: r.ackLatency.totalCount > 0 ? ms(r.ackLatency.getValueAtPercentile(99)) : null,
+      loopP99Ms: Math.max(...loops.map((l) => l.p99Ms)),
+      loopMaxMs: Math.max(...loops.map((l) => l.maxMs)),
       usPerDelivery: r.received > 0 ? (serverMs * 1000) / r.received : null,
       serverCpuPct: (serverMs / wallMs) * 100,
       clientCpuPct: (clientMs / wallMs) * 100,
       redisCpuPct: redisPids.length > 0 ? (redisMs / wallMs) * 100 : null,
+      otherCpuPct: (otherMs / wallMs) * 100,
       clientBound: clientBound ? 1 : 0,
+      disturbed: disturbed ? 1 : 0,
       pass: pass ? 1 : 0
     },
     notes
@@ -197,8 +228,25 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
 let runSeq = 0
 
 /**
- * Connects the plan's clients, warms up, then walks the rate ladder; stops at the first step
- * that fails (p99 over the limit, loss, errors), since higher rates only fail harder.
+ * Waits at least minMs, then until the machine is quiet (under QUIET_PCT of one core busy over
+ * half a second: the server has worked off its backlog and nothing else is running), at most
+ * minMs + maxWaitMs. Returns whether it got quiet.
+ */
+async function settle (minMs: number, maxWaitMs: number): Promise<boolean> {
+  await sleep(minMs)
+  const deadline = performance.now() + maxWaitMs
+  while (performance.now() < deadline) {
+    const b0 = machineBusyMs()
+    const t0 = performance.now()
+    await sleep(500)
+    if (((machineBusyMs() - b0) / (performance.now() - t0)) * 100 < QUIET_PCT) return true
+  }
+  return false
+}
+
+/**
+ * Connects the plan's clients, warms up, then walks the rate steps; a rising ladder stops at
+ * the first step that fails (p99 over the limit, loss, errors), since higher rates only fail harder.
  */
 async function runLadder (ctx: Ctx, target: Target, plan: LoadPlan, timing: LoadTiming, variant: Variant): Promise<StepRecord[]> {
   const refs = await openClients(ctx, target, plan.specs)
@@ -207,19 +255,28 @@ async function runLadder (ctx: Ctx, target: Target, plan: LoadPlan, timing: Load
   }))
   if (timing.warmupMs > 0 && plan.steps.length > 0) {
     await ctx.pool.run(`w${++runSeq}`, pubsAt(plan.steps[0].offered), timing.warmupMs, timing.drainMs, ctx.cfg.textBytes)
-    await sleep(timing.pauseMs)
   }
   const out: StepRecord[] = []
   let best = 0
   for (const step of plan.steps) {
-    const rec = await loadStep(ctx, target, pubsAt(step.offered), plan.roomSize, step.offered, timing, `r${++runSeq}`)
-    rec.step = step.label
+    // a step disturbed by load from outside the bench is measured again (bounded), so a
+    // shared machine costs time rather than wrong figures
+    let rec: StepRecord | null = null
+    for (let attempt = 0; attempt <= ctx.cfg.disturbedRetries; attempt++) {
+      const quiet = await settle(timing.pauseMs, ctx.cfg.quietWaitMs)
+      rec = await loadStep(ctx, target, pubsAt(step.offered), plan.roomSize, step.offered, timing, `r${++runSeq}`)
+      rec.step = step.label
+      if (!quiet) rec.notes.push('machine was not quiet before the step')
+      if (rec.metrics.disturbed !== 1) break
+      if (attempt < ctx.cfg.disturbedRetries) ctx.log(`    ${variant.label} ${step.label}: disturbed (${fmt0(rec.metrics.otherCpuPct)}% CPU outside the bench), measuring again`)
+    }
+    if (rec === null) continue
     out.push(rec)
     const m = rec.metrics
     ctx.log(`    ${variant.label} ${step.label}: sent ${fmt0(m.sentPerS)}/s delivered ${fmt0(m.deliveredPerS)}/s p50 ${fmt1(m.p50Ms)} p99 ${fmt1(m.p99Ms)} max ${fmt1(m.maxMs)} ms, ${fmt1(m.usPerDelivery)} µs/deliv, srv ${fmt0(m.serverCpuPct)}% cli ${fmt0(m.clientCpuPct)}%, lost ${fmt0(m.lost)}${m.pass === 1 ? '' : ' FAIL'}${rec.notes.length > 0 ? ' — ' + rec.notes.join('; ') : ''}`)
-    if (m.pass !== 1) break
-    best = step.offered
-    await sleep(timing.pauseMs)
+    // a failure under outside load says little about the server: the ladder goes on
+    if (m.pass === 1) best = Math.max(best, step.offered)
+    else if (timing.stopOnFail && m.disturbed !== 1) break
   }
   out.push({ step: SUMMARY_STEP, metrics: { maxOkRate: best }, notes: [] })
   return out
@@ -262,10 +319,11 @@ function idleDef (cfg: Config, variants: Variant[]): ScenarioDef {
       { key: 'rssMiB', label: 'RSS MiB', digits: 0, ratio: true },
       { key: 'heapMiB', label: 'heap used MiB', digits: 1, ratio: true },
       { key: 'connectPerS', label: 'connect+join/s', digits: 0, ratio: true },
+      { key: 'connectUsPerConn', label: 'server µs/connect+join', digits: 0, ratio: true },
       { key: 'idleCpuPct', label: 'idle server CPU %', digits: 1, ratio: false }
     ],
     notes: [
-      'Levels are reached cumulatively on one server start (1k, then +4k, then +5k); per-connection = (after − fresh) ÷ connections.',
+      `Levels are reached cumulatively on one server start (${levels.join(' → ')}); per connection = (memory at the level − fresh server) ÷ connections. The baseline ignores the token.`,
       'Memory is read inside the server by the bench preload (bench/probe.ts) right after two global.gc() calls (--expose-gc).'
     ],
     runOnce: async (ctx, target, variant) => {
@@ -277,8 +335,10 @@ function idleDef (cfg: Config, variants: Variant[]): ScenarioDef {
         const add: ClientSpec[] = []
         for (let i = open; i < n; i++) add.push({ url: 0, sub: `idle-${i}`, rooms: [`idle-room-${Math.floor(i / roomSize)}`] })
         const t0 = performance.now()
+        const cc0 = cpuMsSum(target.serverPids)
         await openClients(ctx, target, add)
         const connectMs = performance.now() - t0
+        const connectCpuMs = cpuMsSum(target.serverPids) - cc0
         open = n
         const c0 = cpuMsSum(target.serverPids)
         const w0 = performance.now()
@@ -297,6 +357,7 @@ function idleDef (cfg: Config, variants: Variant[]): ScenarioDef {
             freshHeapMiB: m0.heapUsed / 2 ** 20,
             externalMiB: (m.external + m.arrayBuffers) / 2 ** 20,
             connectPerS: add.length / (connectMs / 1000),
+            connectUsPerConn: (connectCpuMs * 1000) / add.length,
             idleCpuPct
           },
           notes: m.gc ? [] : ['gc not exposed: memory before GC']
@@ -373,7 +434,7 @@ function clusterDef (cfg: Config, kinds: TargetKind[]): ScenarioDef {
 
 function ladderNotes (cfg: Config): string[] {
   return [
-    `A step passes when p99 < ${cfg.p99LimitMs} ms, nothing is lost (deliveries = acked sends × room size), no ack errors and no disconnects; the ladder stops at the first failing step. "max msg/s passing" is the highest passing step.`,
+    `A step passes when p99 < ${cfg.p99LimitMs} ms, nothing is lost (deliveries = acked sends × room size), no ack errors and no disconnects; a rising ladder stops at its first failing step. "max msg/s passing" is the highest passing step.`,
     'Latency is send → receive (wall clock across worker processes); server µs/delivery = server CPU time (utime+stime from /proc) over the step ÷ deliveries.'
   ]
 }
@@ -429,8 +490,27 @@ function buildTable (def: ScenarioDef, reps: RepRecord[], nReps: number): Table 
   const ratioCols = base === undefined ? [] : others
   const columns = ['step', 'figure', ...def.variants.map((v) => v.label),
     ...ratioCols.map((v) => (ratioCols.length > 1 ? `ratio ${v.label}` : `${v.label} / baseline`))]
+  // measurements disturbed by outside load are left out when an undisturbed one exists
+  let leftOut = 0
+  // (a rep's summary counts as disturbed when any of its steps was)
+  const recordsOf = (variant: string, step: string): StepRecord[] => {
+    const all = reps.filter((r) => r.variant === variant).flatMap((r) => {
+      const s = r.steps.find((x) => x.step === step)
+      if (s === undefined) return []
+      const disturbed = step === SUMMARY_STEP ? r.steps.some((x) => x.metrics.disturbed === 1) : s.metrics.disturbed === 1
+      return [{ s, disturbed }]
+    })
+    const clean = all.filter((x) => !x.disturbed)
+    return (clean.length > 0 ? clean : all).map((x) => x.s)
+  }
+  for (const v of def.variants) {
+    for (const step of def.steps) {
+      const n = reps.filter((r) => r.variant === v.id && r.steps.some((s) => s.step === step)).length
+      leftOut += n - recordsOf(v.id, step).length
+    }
+  }
   const valuesOf = (variant: string, step: string, key: string): Array<number | null | undefined> =>
-    reps.filter((r) => r.variant === variant).map((r) => r.steps.find((s) => s.step === step)?.metrics[key])
+    recordsOf(variant, step).map((s) => s.metrics[key])
   const aggOf = (variant: string, step: string, key: string): Agg | null => aggregate(valuesOf(variant, step, key))
   // passed: how many repetitions that reached the step passed it
   const fmtPass = (variant: string, step: string): string => {
@@ -449,6 +529,7 @@ function buildTable (def: ScenarioDef, reps: RepRecord[], nReps: number): Table 
   }
   const notes = [def.about + '.', ...def.notes]
   if (nReps > 1) notes.push(`Cells: median (min–max) over ${nReps} repetitions; a step that was not reached in some repetition has fewer values.`)
+  if (leftOut > 0) notes.push(`${leftOut} measurement${leftOut > 1 ? 's' : ''} disturbed by outside load (after retries) left out of the cells, which use the undisturbed repetitions of the same step; listed below as "other load".`)
   for (const r of reps) {
     if (r.error !== null) notes.push(`rep ${r.rep} ${r.variant} failed: ${r.error.split('\n')[0]}`)
     for (const s of r.steps) for (const n of s.notes) notes.push(`rep ${r.rep} ${r.variant} ${s.step}: ${n}`)
@@ -466,6 +547,18 @@ export function selectScenarios (cfg: Config): ScenarioDef[] {
     cluster: () => clusterDef(cfg, cfg.kinds)
   }
   return cfg.scenarios.map((n) => defs[n]())
+}
+
+/**
+ * Recomputes the tables of saved results from their raw repetitions (the definitions follow
+ * from the saved config), so a results file can be rendered again without re-measuring.
+ */
+export function retable (cfg: Config, results: ScenarioResult[]): void {
+  const defs = selectScenarios(cfg)
+  for (const r of results) {
+    const def = defs.find((d) => d.name === r.name)
+    if (def !== undefined) r.table = buildTable(def, r.reps, cfg.reps)
+  }
 }
 
 export async function runAll (ctx: Ctx): Promise<ScenarioResult[]> {

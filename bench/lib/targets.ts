@@ -25,6 +25,13 @@ export interface MemSample {
   arrayBuffers: number
 }
 
+/** Event-loop delay of a server since the previous sample, in ms. */
+export interface LoopSample {
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
+
 /** A running system under test: one or more server processes, maybe a redis. */
 export interface Target {
   kind: TargetKind
@@ -34,6 +41,8 @@ export interface Target {
   redisPid: number | null
   /** memory of server i after GC, through the probe */
   mem: (i: number) => Promise<MemSample>
+  /** event-loop delay of every server since the previous call (starts a new window) */
+  loop: () => Promise<LoopSample[]>
   stop: () => Promise<void>
 }
 
@@ -74,26 +83,47 @@ function switchboardEnv (port: number, secret: string, redisUrl: string | null):
   return env
 }
 
-let memSeq = 0
+let probeSeq = 0
 
-/** Asks a server's probe for memory after GC, at most 10 s. */
-async function probeMem (c: Child): Promise<MemSample> {
-  const id = ++memSeq
-  return await new Promise<MemSample>((resolve, reject) => {
+/** One request to a server's probe (bench/probe.ts) over IPC, at most 10 s. */
+async function askProbe (c: Child, type: 'mem' | 'loop'): Promise<Record<string, unknown>> {
+  const id = ++probeSeq
+  return await new Promise((resolve, reject) => {
     const onMsg = (raw: unknown): void => {
-      const m = raw as MemSample & { type?: string, id?: number }
-      if (m?.type !== 'mem' || m.id !== id) return
+      const m = raw as Record<string, unknown> | null
+      if (m?.type !== type || m.id !== id) return
       clearTimeout(timer)
       c.proc.off('message', onMsg)
-      resolve({ gc: m.gc, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers })
+      resolve(m)
     }
     const timer = setTimeout(() => {
       c.proc.off('message', onMsg)
-      reject(new Error(`${c.name}: no memory answer`))
+      reject(new Error(`${c.name}: no ${type} answer`))
     }, 10_000)
     c.proc.on('message', onMsg)
-    c.proc.send({ type: 'mem', id })
+    if (!c.proc.connected) {
+      clearTimeout(timer)
+      reject(new Error(`${c.name}: not running`))
+      return
+    }
+    c.proc.send({ type, id }, (err) => {
+      if (err === null) return
+      clearTimeout(timer)
+      c.proc.off('message', onMsg)
+      reject(new Error(`${c.name}: ${err.message}`))
+    })
   })
+}
+
+async function probeMem (c: Child): Promise<MemSample> {
+  const m = await askProbe(c, 'mem')
+  const n = (k: string): number => Number(m[k])
+  return { gc: m.gc === true, rss: n('rss'), heapUsed: n('heapUsed'), heapTotal: n('heapTotal'), external: n('external'), arrayBuffers: n('arrayBuffers') }
+}
+
+async function probeLoop (c: Child): Promise<LoopSample> {
+  const m = await askProbe(c, 'loop')
+  return { p50Ms: Number(m.p50Ms), p99Ms: Number(m.p99Ms), maxMs: Number(m.maxMs) }
 }
 
 /** Answers when redis replies +PONG, at most timeoutMs. */
@@ -149,6 +179,7 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
       const child = startChild(`${opts.kind}-${i}`, process.execPath,
         ['--expose-gc', '--import=tsx', `--import=${PROBE}`, entry],
         { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+      child.proc.on('error', () => {}) // IPC errors surface through probeMem
       servers.push(child)
       urls.push(`http://127.0.0.1:${port}`)
     }
@@ -163,6 +194,7 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
       serverPids: servers.map((s) => s.pid),
       redisPid: redis?.child.pid ?? null,
       mem: async (i) => await probeMem(servers[i]),
+      loop: async () => await Promise.all(servers.map(probeLoop)),
       stop
     }
   } catch (err) {
