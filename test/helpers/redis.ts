@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import type { Test } from 'tap'
 import { freePort, sleep } from './net.js'
 
 export interface TestRedis {
@@ -72,4 +73,11 @@ export async function startRedis (opts: { own?: boolean, env?: Record<string, st
   const signal = (sig: NodeJS.Signals): void => { proc?.kill(sig) }
   const close = async (): Promise<void> => { signal('SIGCONT'); await stop() }
   return { url, port, start, stop, close, signal, owned: true }
+}
+
+/** A plain ioredis connection for a store under test, closed when the test ends. */
+export function redisClient (t: Test, url: string): Redis {
+  const c = new Redis(url, { maxRetriesPerRequest: 1 })
+  t.teardown(() => { c.disconnect() })
+  return c
 }

@@ -9,17 +9,13 @@ import { MemoryHistoryStore } from '../../src/stores/memory/history.js'
 import { compareIds } from '../../src/stores/history.js'
 import { RedisHistoryStore } from '../../src/stores/redis/history.js'
 import { createKeys, type Keys } from '../../src/stores/keys.js'
-import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { redisClient, startRedis, uniquePrefix } from '../helpers/redis.js'
 import { historyContract } from './history.contract.js'
 
 const redis = await startRedis()
 t.teardown(redis.close)
 
-function client (t: Test): Redis {
-  const c = new Redis(redis.url, { maxRetriesPerRequest: 1 })
-  t.teardown(() => { c.disconnect() })
-  return c
-}
+const client = (t: Test): Redis => redisClient(t, redis.url)
 
 function redisStore (t: Test, maxLen: number, extra: { adapter?: { key: string, maxLen: number } } = {}): { store: RedisHistoryStore, keys: Keys, probe: Redis } {
   const keys = createKeys(uniquePrefix('history'))

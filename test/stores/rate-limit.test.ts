@@ -9,17 +9,13 @@ import { MemoryRateLimitStore } from '../../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../../src/stores/redis/rate-limit.js'
 import { hitWindow, newWindow, takeToken, newBucket } from '../../src/stores/rate-limit.js'
 import { createKeys } from '../../src/stores/keys.js'
-import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { redisClient, startRedis, uniquePrefix } from '../helpers/redis.js'
 import { rateLimitContract } from './rate-limit.contract.js'
 
 const redis = await startRedis()
 t.teardown(redis.close)
 
-function client (t: Test): Redis {
-  const c = new Redis(redis.url, { maxRetriesPerRequest: 1 })
-  t.teardown(() => { c.disconnect() })
-  return c
-}
+const client = (t: Test): Redis => redisClient(t, redis.url)
 
 rateLimitContract(t, {
   name: 'memory',

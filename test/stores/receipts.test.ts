@@ -6,17 +6,13 @@ import { MemoryReceiptStore } from '../../src/stores/memory/receipts.js'
 import { RedisHistoryStore } from '../../src/stores/redis/history.js'
 import { RedisReceiptStore } from '../../src/stores/redis/receipts.js'
 import { createKeys } from '../../src/stores/keys.js'
-import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { redisClient, startRedis, uniquePrefix } from '../helpers/redis.js'
 import { receiptContract } from './receipts.contract.js'
 
 const redis = await startRedis()
 t.teardown(redis.close)
 
-function client (t: Test): Redis {
-  const c = new Redis(redis.url, { maxRetriesPerRequest: 1 })
-  t.teardown(() => { c.disconnect() })
-  return c
-}
+const client = (t: Test): Redis => redisClient(t, redis.url)
 
 receiptContract(t, {
   name: 'memory',
