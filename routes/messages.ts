@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { appError } from '../src/errors.js'
 import { Type, type Static } from '../src/schemas/type.js'
-import { ClientMsgId, ErrorBody, Message, Meta, MessageId, RoomId, Text, UserId } from '../src/schemas/common.js'
+import { ClientMsgId, Message, Meta, MessageId, RoomId, Text, UserId, ErrorResponses } from '../src/schemas/common.js'
 
 const Params = Type.Object({ roomId: RoomId })
 const HistoryQuery = Type.Object({
@@ -21,7 +21,7 @@ const PublishBody = Type.Object({
   clientMsgId: Type.Optional(ClientMsgId)
 }, { additionalProperties: false })
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(ClientMsgId) })
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody }
+const errors = ErrorResponses
 
 export default async function messageRoutes (fastify: FastifyInstance): Promise<void> {
   const messages = fastify.services.messages

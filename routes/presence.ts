@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '../src/schemas/type.js'
-import { ErrorBody, PresenceState, RoomId, UserId } from '../src/schemas/common.js'
+import { PresenceState, RoomId, UserId, ErrorResponses } from '../src/schemas/common.js'
 import { MAX_PRESENCE_QUERY } from '../src/domain/presence.js'
 
 const UserParams = Type.Object({ userId: UserId })
@@ -17,7 +17,7 @@ const RoomPresence = Type.Object({
   roomId: RoomId,
   users: Type.Array(Type.Object({ userId: UserId, connections: Type.Integer({ minimum: 1 }) }))
 })
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody }
+const errors = ErrorResponses
 /** 1000 ids of up to 128 characters (4 bytes each in UTF-8), quoted: past the default 64 KiB. */
 const QUERY_BODY_LIMIT = 640 * 1024
 

@@ -6,14 +6,14 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '../src/schemas/type.js'
-import { ErrorBody, UserId } from '../src/schemas/common.js'
+import { UserId, ErrorResponses } from '../src/schemas/common.js'
 
 const Params = Type.Object({ userId: UserId })
 const NotificationBody = Type.Object({
   type: Type.String({ minLength: 1, maxLength: 128, description: 'what kind of notification, for the client to dispatch on' }),
   data: Type.Optional(Type.Unknown({ description: 'any JSON value; null when absent' }))
 }, { additionalProperties: false })
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody }
+const errors = ErrorResponses
 
 export default async function userRoutes (fastify: FastifyInstance): Promise<void> {
   const presence = fastify.presence.service

@@ -43,3 +43,6 @@ export const ErrorBody = Type.Object({
   /** set with `rate_limited` (SPEC §4); the response schema would strip it otherwise */
   retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 }))
 })
+
+/** The error responses every authenticated REST route can give, for its OpenAPI schema. */
+export const ErrorResponses = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody }
