@@ -11,6 +11,7 @@ import { ExpiryScheduler } from '../src/realtime/expiry.js'
 import { registerDefaultNamespace, type DefaultNamespaceDeps } from '../src/realtime/namespaces/default.js'
 import { startRelay } from '../src/realtime/relay.js'
 import { drainSockets } from '../src/realtime/drain.js'
+import { guardSessions } from '../src/realtime/sessions.js'
 import type { AppNamespace, AppSocket } from '../src/realtime/types.js'
 
 export interface Realtime {
@@ -71,6 +72,8 @@ export default fp(async (fastify) => {
 
   const nsp = io.of('/') as AppNamespace
   const admin = io.of('/admin') as AppNamespace
+  // a session is restored only for its own principal; socket ids are never room ids
+  for (const ns of [nsp, admin]) guardSessions(ns, { authenticate: fastify.authenticate, recovery: io._opts.connectionStateRecovery !== undefined })
   nsp.use(runPreAuth)
   admin.use(runPreAuth)
   nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining }))

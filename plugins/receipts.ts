@@ -6,9 +6,8 @@
  */
 import fp from 'fastify-plugin'
 import { listen } from '../src/realtime/handle.js'
-import { appError } from '../src/errors.js'
 import { createReceiptService, type ReceiptService } from '../src/domain/receipts.js'
-import { isReservedRoom } from '../src/domain/rooms.js'
+import { assertMember } from '../src/realtime/membership.js'
 import { ReceiptRead } from '../src/schemas/socket.js'
 import { compileValidator } from '../src/schemas/validate.js'
 import type { ReceiptStore } from '../src/stores/receipts.js'
@@ -38,10 +37,8 @@ export default fp(async (fastify) => {
 
   realtime.knownEvents.add('receipt:read')
   const onRead = realtime.define('receipt:read', checkRead, async (socket, { roomId, messageId }) => {
-    // like message:send: only a member of the room reports reading it
-    if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
-      throw appError('not_in_room', `join ${roomId} before sending receipts for it`)
-    }
+    // like message:send: only a member of the room, still allowed in it, reports reading it
+    assertMember(socket, roomId, fastify.services.messages.assertAccess, 'sending receipts for it')
     await receipts.read(socket.data.principal, roomId, messageId)
     return undefined
   })
@@ -50,4 +47,4 @@ export default fp(async (fastify) => {
   fastify.addHook('onClose', async () => {
     await store.close()
   })
-}, { name: 'receipts', dependencies: ['config', 'redis', 'stores', 'realtime'], fastify: '5.x' })
+}, { name: 'receipts', dependencies: ['config', 'redis', 'stores', 'services', 'realtime'], fastify: '5.x' })

@@ -27,8 +27,8 @@ export default fp(async (fastify) => {
   const redis = fastify.redis
   const recovery = {
     maxDisconnectionDuration: c.RECOVERY_WINDOW_MS,
-    // a recovered socket keeps its identity; the realtime plugin still enforces its token's exp
-    skipMiddlewares: true
+    // every reconnect presents a verified token, recovered or not (src/realtime/sessions.ts)
+    skipMiddlewares: false
   }
   const options: FastifySocketioOptions = {
     transports: c.transports,

@@ -9,6 +9,11 @@ import type { AppSocket } from './types.js'
 
 type Next = (err?: Error) => void
 
+/** The handshake's token: `auth.token`, else the `Authorization: Bearer` header (never the query string). */
+export function handshakeToken (auth: unknown, headers: { authorization?: unknown }): unknown {
+  return (auth as { token?: unknown } | undefined)?.token ?? bearerToken(headers.authorization)
+}
+
 export function connectError (err: unknown): Error {
   const e = normalizeError(err)
   const out = new Error(e.code) as Error & { data: { code: string, message: string } }
@@ -27,9 +32,7 @@ export function createHandshakeAuth (opts: HandshakeAuthOptions) {
   return function handshakeAuth (socket: AppSocket, next: Next): void {
     try {
       if (opts.isDraining()) throw appError('unavailable', 'this instance is draining; connect to another one')
-      const auth = socket.handshake.auth as { token?: unknown } | undefined
-      const token = auth?.token ?? bearerToken(socket.handshake.headers.authorization)
-      const principal = opts.authenticate(token)
+      const principal = opts.authenticate(handshakeToken(socket.handshake.auth, socket.handshake.headers))
       if (opts.roles !== undefined && !opts.roles.includes(principal.role)) {
         throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
       }

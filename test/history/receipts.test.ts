@@ -55,7 +55,7 @@ for (const mode of ['memory', 'redis'] as const) {
     t.equal(notFound.error?.code, 'not_found', 'a message of another room')
     t.equal((await ack(bob, 'receipt:read', { roomId: 'room', messageId: '1-0' })).error?.code, 'not_found', 'a message that never was')
     t.equal((await ack(outsider, 'receipt:read', { roomId: 'room', messageId: m[2].id })).error?.code, 'not_in_room', 'a socket that has not joined')
-    t.equal((await ack(alice, 'receipt:read', { roomId: 'user:alice', messageId: m[2].id })).error?.code, 'not_in_room', 'its own user room is not a chat room')
+    t.equal((await ack(alice, 'receipt:read', { roomId: 'user:alice', messageId: m[2].id })).error?.code, 'forbidden', 'its own user room is not a chat room (reserved)')
     for (const bad of [{ roomId: 'room' }, { roomId: 'room', messageId: 'nope' }, { roomId: 'room', messageId: m[2].id, x: 1 }, 'str', null]) {
       t.equal((await ack(alice, 'receipt:read', bad)).error?.code, 'invalid_payload', `invalid: ${JSON.stringify(bad)}`)
     }

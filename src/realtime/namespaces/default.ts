@@ -6,11 +6,12 @@
 import { appError } from '../../errors.js'
 import type { Authenticate } from '../../domain/principal.js'
 import type { MessageService } from '../../domain/messages.js'
-import { isReservedRoom, matchesRoomPattern, userRoom } from '../../domain/rooms.js'
+import { isReservedRoom, userRoom } from '../../domain/rooms.js'
 import * as S from '../../schemas/socket.js'
 import { compileValidator } from '../../schemas/validate.js'
 import type { ExpiryScheduler } from '../expiry.js'
 import { listen, type Define, type SharedListener } from '../handle.js'
+import { assertMember, disallowedRooms } from '../membership.js'
 import type { AppNamespace, AppSocket } from '../types.js'
 
 const check = {
@@ -50,6 +51,7 @@ export function joinedRooms (socket: AppSocket): number {
 
 export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamespaceDeps): void {
   const { define, messages, authenticate, expiry, maxRoomsPerSocket, hooks } = deps
+  const assertAccess = messages.assertAccess
 
   // Every listener is defined once and shared by all sockets (Socket.IO calls it with
   // `this` = the socket): a connection costs no closures, only its listener entries.
@@ -81,9 +83,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
     })],
 
     ['message:send', define('message:send', check.send, async (socket, payload) => {
-      if (!socket.rooms.has(payload.roomId) || isReservedRoom(payload.roomId)) {
-        throw appError('not_in_room', `join ${payload.roomId} before sending to it`)
-      }
+      assertMember(socket, payload.roomId, assertAccess, 'sending to it')
       const { message } = await messages.send(socket.data.principal, payload)
       return { message }
     })],
@@ -94,9 +94,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
     })],
 
     ['typing', define('typing', check.typing, (socket, { roomId, isTyping }) => {
-      if (!socket.rooms.has(roomId) || isReservedRoom(roomId)) {
-        throw appError('not_in_room', `join ${roomId} before typing in it`)
-      }
+      assertMember(socket, roomId, assertAccess, 'typing in it')
       socket.to(roomId).volatile.emit('typing', { roomId, userId: socket.data.principal.sub, isTyping })
       return undefined
     })],
@@ -107,15 +105,11 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
       if (next.sub !== current.sub) throw appError('forbidden', 'a refreshed token must be for the same sub')
       socket.data.principal = next
       expiry.track(socket, next.exp)
-      // a narrower token takes effect at once: leave the rooms it no longer allows
-      if (next.rooms !== undefined) {
-        for (const room of [...socket.rooms]) {
-          if (room === socket.id || isReservedRoom(room)) continue
-          if (!matchesRoomPattern(next.rooms, room)) {
-            await socket.leave(room)
-            await hooks?.left?.(socket, room)
-          }
-        }
+      // a narrower token (rooms claim, role, ROOM_ACCESS) takes effect at once: the full room
+      // rule is applied again to every joined room, and those no longer allowed are left
+      for (const room of disallowedRooms(socket, assertAccess)) {
+        await socket.leave(room)
+        await hooks?.left?.(socket, room)
       }
       return { expiresAt: next.exp }
     })]
@@ -134,6 +128,9 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
 
   nsp.on('connection', (socket) => {
     const principal = socket.data.principal
+    // a recovered session's rooms were joined under its previous token: the new one decides
+    // (before the presence extension registers the recovered rooms)
+    if (socket.recovered) for (const room of disallowedRooms(socket, assertAccess)) socket.leave(room)
     // every socket hears its own user's notifications; this room never counts toward the limit
     socket.join(userRoom(principal.sub))
     expiry.track(socket, principal.exp)

@@ -1,0 +1,68 @@
+/**
+ * Socket sessions bound to the principal (SPEC §3, §8). Socket.IO builds a socket, and with
+ * connection state recovery restores a previous session (its id, rooms, `data` and missed
+ * packets), from the handshake's `pid`/`offset` alone, before any middleware runs. Here the
+ * namespace's socket factory is wrapped so that:
+ *
+ * - a session is restored only for a handshake whose token verifies and whose `sub` is the
+ *   session's `sub`; anything else gets a fresh socket (and the handshake middleware, which now
+ *   runs on every connection, answers an invalid token with the contract's `connect_error`).
+ *   Nothing of the old session (rooms, missed packets) is touched before that check.
+ * - socket ids begin with `~`, a character no room id may contain (SPEC §3), so a socket's own
+ *   id room can never be named, joined or addressed as a client room.
+ */
+import { Socket } from 'socket.io'
+import type { Authenticate, Principal } from '../domain/principal.js'
+import { handshakeToken } from './auth.js'
+import type { AppNamespace, AppSocket } from './types.js'
+
+/** Every socket id starts with it; `~` is outside the room id alphabet. */
+export const SOCKET_ID_PREFIX = '~'
+
+interface Session { sid: string, pid: string, rooms: string[], data: { principal?: Principal }, missedPackets: unknown[] }
+interface EngineClient { request: { headers: Record<string, string | string[] | undefined> } }
+type Auth = Record<string, unknown>
+interface NamespaceInternals {
+  _createSocket: (client: EngineClient, auth: Auth) => Promise<AppSocket>
+  adapter: { restoreSession: (pid: string, offset: string) => Promise<Session | null> | Session | null }
+}
+
+export interface SessionGuardOptions {
+  authenticate: Authenticate
+  /** connection state recovery is configured for this server */
+  recovery: boolean
+}
+
+function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Principal | undefined {
+  try {
+    return authenticate(handshakeToken(auth, client.request.headers))
+  } catch {
+    return undefined
+  }
+}
+
+/** Wraps the namespace's socket factory (Socket.IO 4.8 `Namespace#_createSocket`). */
+export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): void {
+  const n = nsp as unknown as NamespaceInternals
+  const create = n._createSocket.bind(nsp)
+  n._createSocket = async (client, auth) => {
+    const { pid, offset, ...rest } = auth ?? {}
+    if (opts.recovery && typeof pid === 'string' && typeof offset === 'string') {
+      const principal = principalOf(opts.authenticate, auth, client)
+      if (principal !== undefined) {
+        let session: Session | null = null
+        try {
+          session = await n.adapter.restoreSession(pid, offset)
+        } catch {}
+        if (session !== null && session.sid.startsWith(SOCKET_ID_PREFIX) && session.data?.principal?.sub === principal.sub) {
+          // the handshake middleware then sets the new token's principal (expiry, claims)
+          return new Socket(nsp, client as never, auth, session as never) as unknown as AppSocket
+        }
+      }
+    }
+    // without pid/offset Socket.IO makes a fresh socket
+    const socket = await create(client, rest)
+    ;(socket as { id: string }).id = SOCKET_ID_PREFIX + socket.id
+    return socket
+  }
+}
