@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import { toRestError, normalizeError } from './errors.js'
+import { parseJsonBody } from './schemas/rest.js'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
@@ -45,6 +46,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     body.message = `route ${request.method} ${request.url.split('?')[0].slice(0, 200)} not found`
     return reply.code(404).send(body)
   })
+
+  // JSON bodies get the sockets' payload rules (SPEC §4); see schemas/rest.ts
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
 
   // plugins/ — resources first, each declaring what it depends on
   await fastify.register(configPlugin, { config: opts.config })

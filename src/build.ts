@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import type { Config } from './config.js'
+import { schemaController } from './schemas/rest.js'
 
 /** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
 export const LOG_REDACT = [
@@ -31,6 +32,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // bytes a character); the default of 100 would turn valid ids into errors
     routerOptions: { maxParamLength: 128 * 12 },
     trustProxy: true,
+    // bodies: the sockets' TypeBox checker, never coerced; query strings, params, headers: Ajv below
+    schemaController,
     ajv: {
       customOptions: {
         // reject unknown fields instead of silently dropping them

@@ -41,7 +41,9 @@ export const ErrorBody = Type.Object({
   error: Type.String(),
   message: Type.String(),
   /** set with `rate_limited` (SPEC §4); the response schema would strip it otherwise */
-  retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 }))
+  retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** set with `invalid_payload` (SPEC §4): the failing paths, as JSON pointers into the payload */
+  details: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() })))
 })
 
 /** The error responses every authenticated REST route can give, for its OpenAPI schema. */
