@@ -11,7 +11,7 @@ const Receipts = Type.Object({
 
 export default async function receiptRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.get<{ Params: Static<typeof Params> }>('/rooms/:roomId/receipts', {
-    preHandler: fastify.requireAuth,
+    onRequest: fastify.requireAuth,
     schema: {
       summary: 'Every member\'s last-read message in a room',
       params: Params,

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import { toRestError, normalizeError } from './errors.js'
 import { parseJsonBody } from './schemas/rest.js'
+import { requirePreflight } from './http/framework-errors.js'
 import type { Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
@@ -50,6 +51,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   // JSON bodies get the sockets' payload rules (SPEC §4); see schemas/rest.ts
   fastify.removeContentTypeParser('application/json')
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody)
+
+  // before @fastify/cors' own hook: an OPTIONS that is not a preflight gets the contract's body
+  fastify.addHook('onRequest', requirePreflight)
 
   // plugins/ — resources first, each declaring what it depends on
   await fastify.register(configPlugin, { config: opts.config })

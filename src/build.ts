@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import type { Config } from './config.js'
 import { schemaController } from './schemas/rest.js'
+import { frameworkErrors } from './http/framework-errors.js'
 
 /** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
 export const LOG_REDACT = [
@@ -34,6 +35,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     trustProxy: true,
     // bodies: the sockets' TypeBox checker, never coerced; query strings, params, headers: Ajv below
     schemaController,
+    // errors raised before routing (a bad percent-encoding) in the contract's shape too
+    frameworkErrors,
     ajv: {
       customOptions: {
         // reject unknown fields instead of silently dropping them

@@ -43,9 +43,9 @@ export function createAuthenticator (verify: TokenVerifier): Authenticate {
     try {
       claims = verify(token)
     } catch (err) {
-      const code = (err as { code?: string }).code
+      const { code, message } = err as { code?: string, message?: string }
       if (code === 'FAST_JWT_EXPIRED') throw appError('token_expired', 'token expired')
-      throw appError('unauthorized', describeTokenError(code))
+      throw appError('unauthorized', describeTokenError(code, message))
     }
     let c
     try {
@@ -60,14 +60,19 @@ export function createAuthenticator (verify: TokenVerifier): Authenticate {
   }
 }
 
-function describeTokenError (code: string | undefined): string {
+/** fast-jwt names the claim in its messages ("The iss claim is required."): say which one */
+function claimIn (message: string | undefined): string {
+  return /\b(iss|aud|exp|nbf|iat|sub|jti)\b/.exec(message ?? '')?.[1] ?? 'a claim'
+}
+
+function describeTokenError (code: string | undefined, message: string | undefined): string {
   switch (code) {
     case 'FAST_JWT_MALFORMED': case 'FAST_JWT_INVALID_TYPE': return 'malformed token'
     case 'FAST_JWT_INVALID_SIGNATURE': return 'invalid token signature'
     case 'FAST_JWT_INVALID_ALGORITHM': return 'token algorithm not allowed'
     case 'FAST_JWT_MISSING_SIGNATURE': return 'unsigned tokens are not allowed'
-    case 'FAST_JWT_INVALID_CLAIM_VALUE': return 'token issuer or audience not accepted'
-    case 'FAST_JWT_MISSING_REQUIRED_CLAIM': return 'token lacks a required claim (exp)'
+    case 'FAST_JWT_INVALID_CLAIM_VALUE': return `token ${claimIn(message)} not accepted`
+    case 'FAST_JWT_MISSING_REQUIRED_CLAIM': return `token lacks the required claim ${claimIn(message)}`
     case 'FAST_JWT_INACTIVE': return 'token not yet valid'
     default: return 'invalid token'
   }
