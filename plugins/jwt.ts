@@ -43,7 +43,7 @@ export default fp(async (fastify) => {
     fastify.log.warn('!!! NO JWT_SECRET OR JWT_PUBLIC_KEY SET: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Never run like this in production. !!!')
   }
 
-  const authenticate = createAuthenticator((token) => fastify.jwt.verify(token))
+  const authenticate = createAuthenticator((token) => fastify.jwt.verify(token), { maxTtlS: c.JWT_MAX_TTL_S })
   fastify.decorate('authenticate', authenticate)
   fastify.decorateRequest('principal', null)
 

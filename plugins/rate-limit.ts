@@ -14,8 +14,7 @@
  *   (skipOnError): the limiter must not turn a Redis outage into a REST outage.
  *
  * `socket-limits` (after the realtime plugin): the per-connection event limit and the far-over
- * disconnect (src/realtime/limits.ts), the per-IP connection limit ahead of the handshake
- * authentication, and the frame and outgoing-buffer rules (src/realtime/protection.ts).
+ * disconnect (src/realtime/limits.ts) and the frame and outgoing-buffer rules (src/realtime/protection.ts).
  *
  * Any RATE_LIMIT_* set to 0 switches its limit off: nothing is registered for it and no Redis
  * call is made.
@@ -28,7 +27,7 @@ import { appError } from '../src/errors.js'
 import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
-import { SocketLimits, createConnectionLimit } from '../src/realtime/limits.js'
+import { SocketLimits } from '../src/realtime/limits.js'
 import { protectTransports, type Engine } from '../src/realtime/protection.js'
 import type { AppSocket } from '../src/realtime/types.js'
 
@@ -117,18 +116,7 @@ export const socketLimitsPlugin = fp(async (fastify) => {
   }
   if (c.RATE_LIMIT_EVENTS_PER_MINUTE > 0) rt.extensions.push((socket) => { socket.onAny(countUnknown) })
 
-  if (c.RATE_LIMIT_CONNECTIONS_PER_10S > 0) {
-    const keys = fastify.stores.keys
-    rt.preAuth.push(createConnectionLimit({
-      store: fastify.limits.store,
-      perTenSeconds: c.RATE_LIMIT_CONNECTIONS_PER_10S,
-      keyOf: (ip) => keys.ipRateLimit(ip, 'conn'),
-      normalizeIp: (ip) => rateLimit.normalizeIP(ip),
-      onRefused: () => { metrics.rateLimited.inc({ kind: 'connection' }) },
-      isDraining: () => fastify.lifecycle.draining,
-      onError: (err) => { log.debug({ err }, 'connection limit unavailable; connection let through') }
-    }))
-  }
+  // the per-IP connection limit counts Engine.IO sessions: plugins/transport-guard.ts
 
   protectTransports(fastify.io.engine as unknown as Engine, {
     maxBufferBytes: c.MAX_SOCKET_BUFFER_BYTES,

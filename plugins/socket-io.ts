@@ -37,6 +37,8 @@ export default fp(async (fastify) => {
     // permessage-deflate costs ~230 KB per connection on Socket.IO 4.8; chat payloads are small
     perMessageDeflate: false,
     serveClient: false,
+    // an Engine.IO session that never sends its namespace CONNECT is closed after this (default 45 s)
+    connectTimeout: 10_000,
     cleanupEmptyChildNamespaces: true,
     // the realtime plugin drains sockets itself, in batches, before Fastify closes
     preClose: (done: Function) => done()

@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { docsCsp } from './security-headers.js'
 
 export default fp(async (fastify) => {
   await fastify.register(swagger, {
@@ -11,5 +12,6 @@ export default fp(async (fastify) => {
       security: [{ bearer: [] }]
     }
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  // a CSP that keeps Swagger UI working: its own scripts and styles only (plugins/security-headers.ts)
+  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: docsCsp })
 }, { name: 'swagger', fastify: '5.x' })

@@ -22,6 +22,8 @@ import realtimePlugin from '../plugins/realtime.js'
 import presencePlugin from '../plugins/presence.js'
 import receiptsPlugin from '../plugins/receipts.js'
 import swaggerPlugin from '../plugins/swagger.js'
+import transportGuardPlugin from '../plugins/transport-guard.js'
+import securityHeadersPlugin from '../plugins/security-headers.js'
 import healthRoutes from '../routes/health.js'
 import messageRoutes from '../routes/messages.js'
 import presenceRoutes from '../routes/presence.js'
@@ -61,6 +63,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(redisPlugin)
   await fastify.register(jwtPlugin)
   await fastify.register(cors, { origin: opts.config.corsOrigins === '*' ? '*' : opts.config.corsOrigins })
+  await fastify.register(securityHeadersPlugin)
   await fastify.register(storesPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(rateLimitPlugin)
@@ -68,6 +71,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(socketIoPlugin)
   await fastify.register(realtimePlugin)
   await fastify.register(socketLimitsPlugin)
+  await fastify.register(transportGuardPlugin)
   await fastify.register(presencePlugin)
   await fastify.register(receiptsPlugin)
   await fastify.register(swaggerPlugin)

@@ -8,6 +8,7 @@ import app from './app.js'
 import type { Config } from './config.js'
 import { schemaController } from './schemas/rest.js'
 import { frameworkErrors } from './http/framework-errors.js'
+import { requestLogFields } from './http/log-fields.js'
 
 /** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
 export const LOG_REDACT = [
@@ -24,6 +25,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
+      // the request line is logged without its query string (a token put there by mistake)
+      serializers: { req: requestLogFields },
       base: { instance: config.instanceId }
     },
     // health/live must keep answering during the drain; ready answers 503 by itself

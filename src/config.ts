@@ -31,6 +31,8 @@ export const ConfigSchema = Type.Object({
   JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA)(,(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA))*$', description: 'comma list of asymmetric algorithms' }),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** unset: no limit; else a token's lifetime (exp - iat, or exp - now without iat) may not exceed it */
+  JWT_MAX_TTL_S: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'seconds, 1 to 31536000 (a year)' })),
 
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma list of origins, or *' })),
   TRANSPORTS: Type.String({ default: 'websocket,polling', pattern: '^(websocket|polling)(,(websocket|polling))?$', description: 'websocket and/or polling' }),

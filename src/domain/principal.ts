@@ -21,6 +21,7 @@ export interface Principal {
 const Claims = Type.Object({
   sub: Type.String({ minLength: 1, maxLength: 128 }),
   exp: Type.Number(),
+  iat: Type.Optional(Type.Number()),
   name: Type.Optional(Type.String({ maxLength: 256 })),
   role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service'), Type.Literal('admin')])),
   rooms: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}\\*?$|^\\*$' }), { maxItems: 1000 }))
@@ -32,11 +33,22 @@ export type TokenVerifier = (token: string) => unknown
 
 export type Authenticate = (token: unknown) => Principal
 
+/** How far in the future `iat` may be (clock skew between the issuer and this instance). */
+export const IAT_LEEWAY_S = 60
+
+export interface LifetimeRule {
+  /** JWT_MAX_TTL_S: the longest lifetime accepted, in seconds; undefined for no limit */
+  maxTtlS?: number
+  /** epoch ms (tests) */
+  now?: () => number
+}
+
 /**
  * Wraps the JWT verifier (from @fastify/jwt) so that REST and the socket handshake get the same
  * principal and the same contract codes for every failure.
  */
-export function createAuthenticator (verify: TokenVerifier): Authenticate {
+export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRule = {}): Authenticate {
+  const now = lifetime.now ?? Date.now
   return function authenticate (token) {
     if (typeof token !== 'string' || token.length === 0) throw appError('unauthorized', 'missing token')
     let claims: unknown
@@ -52,6 +64,12 @@ export function createAuthenticator (verify: TokenVerifier): Authenticate {
       c = checkClaims(claims)
     } catch {
       throw appError('unauthorized', 'token claims are invalid')
+    }
+    // the token lifetime rule (README "Identity"): iat not in the future, exp not too far off
+    const nowS = now() / 1000
+    if (c.iat !== undefined && c.iat > nowS + IAT_LEEWAY_S) throw appError('unauthorized', 'token issued in the future (iat)')
+    if (lifetime.maxTtlS !== undefined && c.exp - (c.iat ?? nowS) > lifetime.maxTtlS) {
+      throw appError('unauthorized', `token lifetime (exp - iat) exceeds JWT_MAX_TTL_S (${lifetime.maxTtlS} s)`)
     }
     const principal: Principal = { sub: c.sub, role: c.role ?? 'user', exp: c.exp * 1000 }
     if (c.name !== undefined) principal.name = c.name
