@@ -142,7 +142,7 @@ export interface ConnectionLimitOptions {
   /** normalises an address (IPv4-mapped IPv6, IPv6 /64), as the REST limiter does */
   normalizeIp?: (ip: string) => string
   onRefused?: (ip: string) => void
-  /** while draining every connection is refused with `unavailable` by the authentication: no need to count it */
+  /** while draining a late CONNECT has its transport closed (admission.ts): no need to count it */
   isDraining?: () => boolean
   /** the store failed: the connection is let through (a limiter must not take the service down with Redis) */
   onError?: (err: unknown) => void
