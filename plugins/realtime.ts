@@ -74,8 +74,15 @@ export default fp(async (fastify) => {
   io.engine.use(drainAdmission(isDraining))
   const nsp = io.of('/') as AppNamespace
   const admin = io.of('/admin') as AppNamespace
-  nsp.use(closeWhileDraining(isDraining))
-  admin.use(closeWhileDraining(isDraining))
+  // the client address (TRUST_PROXY), before the per-IP limit and the logs need it
+  const setAddress = (socket: AppSocket, next: (err?: Error) => void): void => {
+    socket.data.ip = fastify.clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'])
+    next()
+  }
+  for (const ns of [nsp, admin]) {
+    ns.use(closeWhileDraining(isDraining))
+    ns.use(setAddress)
+  }
   nsp.use(runPreAuth)
   admin.use(runPreAuth)
   nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate }))

@@ -32,7 +32,6 @@ export function createHandshakeAuth (opts: HandshakeAuthOptions) {
         throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
       }
       socket.data.principal = principal
-      socket.data.ip = socket.handshake.address
       next()
     } catch (err) {
       next(connectError(err))
