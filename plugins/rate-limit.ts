@@ -24,6 +24,7 @@ import type { SendLimiter } from '../src/domain/messages.js'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import { appError } from '../src/errors.js'
+import { runWithDeadline } from '../src/deadline.js'
 import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
@@ -42,6 +43,9 @@ declare module 'fastify' {
     limits: Limits
   }
 }
+
+/** What the REST limiter may wait for Redis (ms) before failing open (skipOnError). */
+const LIMITER_BUDGET_MS = 250
 
 /** Routes outside the REST limit: probes, the scraper and the API documentation. */
 const UNLIMITED = /^\/(health\/|metrics$|docs(\/|$))/
@@ -76,7 +80,7 @@ export default fp(async (fastify) => {
         try {
           return `u:${fastify.authenticateRequest(request).sub}`
         } catch {
-          return `ip:${rateLimit.normalizeIP(request.ip)}`
+          return `ip:${rateLimit.normalizeIP(fastify.clientAddress(request.raw.socket.remoteAddress, request.headers['x-forwarded-for']))}`
         }
       },
       onExceeded: () => { metrics.rateLimited.inc({ kind: 'http' }) },
@@ -86,7 +90,9 @@ export default fp(async (fastify) => {
     fastify.addHook('onRequest', async function restLimit (request, reply) {
       const url = request.routeOptions.url
       if (url !== undefined && UNLIMITED.test(url)) return
-      await limit.call(this, request, reply)
+      // a request that needs no Redis (a 404, a 401) must not wait on it: the limiter gets a
+      // short budget of its own and lets the request through when Redis does not answer in it
+      await runWithDeadline(LIMITER_BUDGET_MS, async () => { await limit.call(this, request, reply) })
     })
   }
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'jwt', 'stores', 'metrics'], fastify: '5.x' })

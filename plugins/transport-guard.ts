@@ -3,6 +3,7 @@
  * handshake of both transports, and the per-IP connection limit counted per Engine.IO session,
  * whose refusal reaches the client at its namespace CONNECT as `connect_error` `rate_limited`.
  */
+import type { IncomingMessage } from 'node:http'
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import { installTransportGuard } from '../src/realtime/transport-guard.js'
@@ -17,6 +18,7 @@ export default fp(async (fastify) => {
     origins: c.corsOrigins,
     ...(c.RATE_LIMIT_CONNECTIONS_PER_10S > 0 && {
       connectionLimit: {
+        addressOf: (req: IncomingMessage) => fastify.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']),
         store: fastify.limits.store,
         perTenSeconds: c.RATE_LIMIT_CONNECTIONS_PER_10S,
         keyOf: (ip: string) => keys.ipRateLimit(ip, 'conn'),

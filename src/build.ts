@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import { schemaController } from './schemas/rest.js'
 import { frameworkErrors } from './http/framework-errors.js'
 import { requestLogFields } from './http/log-fields.js'
+import { createClientAddress, trustFunction } from './net/client-address.js'
 
 /** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
 export const LOG_REDACT = [
@@ -21,13 +22,15 @@ export const LOG_REDACT = [
 ]
 
 export function serverOptions (config: Config): FastifyServerOptions {
+  const clientAddress = createClientAddress(config.trustProxy)
   return {
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
-      // the request line is logged without its query string (a token put there by mistake)
-      serializers: { req: requestLogFields },
-      base: { instance: config.instanceId }
+      base: { instance: config.instanceId },
+      // the request line without its query string (a token put there by mistake), and the
+      // client address of TRUST_PROXY (always a valid IP)
+      serializers: { req: requestLogFields(clientAddress) }
     },
     // health/live must keep answering during the drain; ready answers 503 by itself
     return503OnClosing: false,
@@ -35,7 +38,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // a path parameter may be a 128-character user or room id (SPEC §3), url-encoded (up to 12
     // bytes a character); the default of 100 would turn valid ids into errors
     routerOptions: { maxParamLength: 128 * 12 },
-    trustProxy: true,
+    // TRUST_PROXY (SPEC §2): Fastify's request.ip / protocol / hostname follow the same trust as
+    // the one client-address rule (src/net/client-address.ts), which the limits and logs use
+    trustProxy: trustFunction(config.trustProxy) ?? false,
     // bodies: the sockets' TypeBox checker, never coerced; query strings, params, headers: Ajv below
     schemaController,
     // errors raised before routing (a bad percent-encoding) in the contract's shape too

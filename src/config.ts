@@ -7,6 +7,7 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { hostname } from 'node:os'
+import { parseTrustProxy, type TrustProxy } from './net/client-address.js'
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max })
@@ -34,6 +35,7 @@ export const ConfigSchema = Type.Object({
   /** unset: no limit; else a token's lifetime (exp - iat, or exp - now without iat) may not exceed it */
   JWT_MAX_TTL_S: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'seconds, 1 to 31536000 (a year)' })),
 
+  TRUST_PROXY: Type.Optional(Type.String({ description: 'true, a hop count, or a comma list of addresses/CIDRs of trusted proxies' })),
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma list of origins, or *' })),
   TRANSPORTS: Type.String({ default: 'websocket,polling', pattern: '^(websocket|polling)(,(websocket|polling))?$', description: 'websocket and/or polling' }),
   ROOM_ACCESS: Type.Union([Type.Literal('open'), Type.Literal('claims')], { default: 'open' }),
@@ -68,6 +70,8 @@ export interface Config extends Omit<Env, 'ADAPTER'> {
   /** true when no JWT_SECRET / JWT_PUBLIC_KEY was given and the dev secret is used */
   usingDevSecret: boolean
   corsOrigins: string[] | '*' | false
+  /** TRUST_PROXY parsed (false when unset), see src/net/client-address.ts */
+  trustProxy: TrustProxy
   transports: Array<'websocket' | 'polling'>
   jwtAlgorithms: string[]
   redisClusterNodes: Array<{ host: string, port: number }>
@@ -174,9 +178,17 @@ function finish (env: Env): Config {
     corsOrigins = list.length > 0 ? list : false
   }
 
+  let trustProxy: TrustProxy
+  try {
+    trustProxy = parseTrustProxy(env.TRUST_PROXY)
+  } catch {
+    throw new ConfigError(`invalid configuration: TRUST_PROXY=${JSON.stringify(env.TRUST_PROXY)} is not valid; expected true, a hop count, or a comma list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal)`)
+  }
+
   return {
     ...env,
     ADAPTER: adapter,
+    trustProxy,
     usingDevSecret,
     JWT_SECRET: usingDevSecret ? DEV_JWT_SECRET : env.JWT_SECRET,
     corsOrigins,

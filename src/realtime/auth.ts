@@ -23,7 +23,6 @@ export function connectError (err: unknown): Error {
 
 export interface HandshakeAuthOptions {
   authenticate: Authenticate
-  isDraining: () => boolean
   /** when set, only these roles may connect (the /admin namespace) */
   roles?: Role[]
 }
@@ -31,13 +30,11 @@ export interface HandshakeAuthOptions {
 export function createHandshakeAuth (opts: HandshakeAuthOptions) {
   return function handshakeAuth (socket: AppSocket, next: Next): void {
     try {
-      if (opts.isDraining()) throw appError('unavailable', 'this instance is draining; connect to another one')
       const principal = opts.authenticate(handshakeToken(socket.handshake.auth, socket.handshake.headers))
       if (opts.roles !== undefined && !opts.roles.includes(principal.role)) {
         throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
       }
       socket.data.principal = principal
-      socket.data.ip = socket.handshake.address
       next()
     } catch (err) {
       next(connectError(err))

@@ -10,13 +10,10 @@
  *   when the refusals of one limit pass 10× what that limit allows in 10 s, the socket gets a
  *   last `rate:limited { event, retryAfterMs, reason: 'rate_limited' }` and is disconnected.
  *
- * And the handshake middleware of RATE_LIMIT_CONNECTIONS_PER_10S per client IP, on a
- * RateLimitStore (shared through Redis when Redis is configured).
+ * The per-IP connection limit is counted per Engine.IO session (src/realtime/transport-guard.ts).
  */
-import type { IncomingHttpHeaders } from 'node:http'
 import { appError } from '../errors.js'
-import { hitWindow, newWindow, type RateLimitStore, type WindowRule, type WindowState } from '../stores/rate-limit.js'
-import { connectError } from './auth.js'
+import { hitWindow, newWindow, type WindowRule, type WindowState } from '../stores/rate-limit.js'
 import type { AppSocket } from './types.js'
 
 /** SPEC §7: "far over" is 10× the limit, sustained over 10 s */
@@ -119,55 +116,5 @@ export class SocketLimits {
       }
     }
     socket.emit('rate:limited', { event, retryAfterMs })
-  }
-}
-
-/**
- * The client's IP as REST sees it (`trustProxy: true`): the first X-Forwarded-For entry, else the
- * TCP peer. Behind the reverse proxy every peer is the proxy, so the header is what tells clients
- * apart; like REST, this trusts whoever sets it.
- */
-export function clientIp (handshake: { address: string, headers: IncomingHttpHeaders }): string {
-  const xff = handshake.headers['x-forwarded-for']
-  const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim()
-  return first !== undefined && first !== '' ? first : handshake.address
-}
-
-export interface ConnectionLimitOptions {
-  store: RateLimitStore
-  /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
-  perTenSeconds: number
-  /** the store key of an IP (stores/keys.ts) */
-  keyOf: (ip: string) => string
-  /** normalises an address (IPv4-mapped IPv6, IPv6 /64), as the REST limiter does */
-  normalizeIp?: (ip: string) => string
-  onRefused?: (ip: string) => void
-  /** while draining every connection is refused with `unavailable` by the authentication: no need to count it */
-  isDraining?: () => boolean
-  /** the store failed: the connection is let through (a limiter must not take the service down with Redis) */
-  onError?: (err: unknown) => void
-}
-
-/**
- * Handshake middleware: at most RATE_LIMIT_CONNECTIONS_PER_10S new connections per client IP in
- * any 10 s. A refusal is the contract's `connect_error`: message `rate_limited`, data
- * `{ code, message, retryAfterMs }`.
- */
-export function createConnectionLimit (opts: ConnectionLimitOptions) {
-  const rule: WindowRule = { limit: opts.perTenSeconds, windowMs: 10_000 }
-  const normalize = opts.normalizeIp ?? ((ip: string) => ip)
-  return function connectionLimit (socket: AppSocket, next: (err?: Error) => void): void {
-    if (opts.isDraining?.() === true) return next()
-    const ip = normalize(clientIp(socket.handshake))
-    opts.store.hit(opts.keyOf(ip), rule).then((d) => {
-      if (d.allowed) return next()
-      opts.onRefused?.(ip)
-      const err = connectError(appError('rate_limited', `too many new connections from this address; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs }))
-      ;(err as Error & { data: Record<string, unknown> }).data.retryAfterMs = d.retryAfterMs
-      next(err)
-    }, (err: unknown) => {
-      opts.onError?.(err)
-      next()
-    })
   }
 }

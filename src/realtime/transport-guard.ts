@@ -19,7 +19,6 @@ import { ServerResponse, type IncomingMessage } from 'node:http'
 import { appError, type AppError } from '../errors.js'
 import { type RateLimitStore, type WindowRule } from '../stores/rate-limit.js'
 import { connectError } from './auth.js'
-import { clientAddress } from './client-address.js'
 import type { Engine, EngineConn } from './protection.js'
 import type { AppSocket } from './types.js'
 
@@ -30,6 +29,8 @@ export interface TransportGuardOptions {
   /** CORS_ORIGINS as parsed: '*' allows every origin; a list (or false: none) allows only those */
   origins: string[] | '*' | false
   connectionLimit?: {
+    /** the client address of a handshake request (TRUST_PROXY, SPEC §2: always a valid IP) */
+    addressOf: (req: IncomingMessage) => string
     store: RateLimitStore
     /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
     perTenSeconds: number
@@ -83,7 +84,7 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
       return
     }
     if (limit === undefined || rule === undefined || opts.isDraining?.() === true) return next()
-    const ip = normalize(clientAddress(req))
+    const ip = normalize(limit.addressOf(req))
     limit.store.hit(limit.keyOf(ip), rule).then((d) => {
       if (!d.allowed) {
         limit.onRefused?.(ip)
