@@ -78,7 +78,11 @@ t.test('two instances: stats from Redis, user:disconnect everywhere, prompt answ
   const admin = await connect(a.url, adminToken, { namespace: '/admin' })
 
   // b's entry is as fresh as its last heartbeat (a third of the TTL)
-  await until(async () => (await ack(admin, 'stats:get', {})).totals.connections === 4, 5000)
+  // (connections and room counts may reach the registry in different beats: wait for both)
+  await until(async () => {
+    const s = await ack(admin, 'stats:get', {})
+    return s.totals.connections === 4 && s.instances.some((i: any) => i.id === 'inst-b' && i.rooms === 1)
+  }, 5000)
   const stats = await ack(admin, 'stats:get', {})
   t.same(stats.instances.map((i: any) => `${i.id}:${i.connections}:${i.rooms}`), ['inst-a:2:0', 'inst-b:2:1'])
   t.same(stats.totals, { connections: 4, onlineUsers: 3 })

@@ -34,16 +34,18 @@ async function barrier (from: ClientSocket, to: ClientSocket, room: string, mark
   await got
 }
 
-for (const mode of ['memory', 'redis'] as const) {
-  t.test(`socket id rooms are never client rooms (${mode}, claims mode, rooms: [lobby])`, async (t) => {
-    const env: Record<string, string> = { ROOM_ACCESS: 'claims', RATE_LIMIT_CONNECTIONS_PER_10S: '0' }
+for (const [mode, access] of [['memory', 'claims'], ['redis', 'claims'], ['memory', 'open'], ['redis', 'open']] as const) {
+  // claims mode with rooms: [lobby] (the issue's case), and open mode, where joining is allowed
+  const claims = access === 'claims' ? { rooms: ['lobby'] } : {}
+  t.test(`socket id rooms are never client rooms (${mode}, ROOM_ACCESS=${access})`, async (t) => {
+    const env: Record<string, string> = { ROOM_ACCESS: access, RATE_LIMIT_CONNECTIONS_PER_10S: '0' }
     if (mode === 'redis') Object.assign(env, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('authz') })
     const a = await startApp(t, env)
     // in redis mode the victim is on another instance, reached only through the adapter
     const b = mode === 'redis' ? await startApp(t, env) : a
-    const attacker = await connect(a.url, token({ sub: 'mallory', rooms: ['lobby'] }))
-    const victim = await connect(b.url, token({ sub: 'victim', rooms: ['lobby'] }))
-    const friend = await connect(a.url, token({ sub: 'friend', rooms: ['lobby'] }))
+    const attacker = await connect(a.url, token({ sub: 'mallory', ...claims }))
+    const victim = await connect(b.url, token({ sub: 'victim', ...claims }))
+    const friend = await connect(a.url, token({ sub: 'friend', ...claims }))
     for (const s of [attacker, victim, friend]) t.equal((await ack(s, 'room:join', { roomId: 'lobby' })).ok, true)
     const victimGot = collectAll(victim)
 
