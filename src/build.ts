@@ -28,6 +28,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
       base: { instance: config.instanceId },
+      // readable lines for a person at a terminal in development (pino-pretty, the ecosystem's
+      // printer); JSON lines everywhere else, for log collectors
+      ...(config.NODE_ENV === 'development' && process.stdout.isTTY && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }),
       // the request line without its query string (a token put there by mistake), and the
       // client address of TRUST_PROXY (always a valid IP)
       serializers: { req: requestLogFields(clientAddress) }
