@@ -77,7 +77,7 @@ export default fp(async (fastify) => {
         try {
           return `u:${fastify.authenticateRequest(request).sub}`
         } catch {
-          return `ip:${rateLimit.normalizeIP(request.ip)}`
+          return `ip:${rateLimit.normalizeIP(fastify.clientAddress(request.raw.socket.remoteAddress, request.headers['x-forwarded-for']))}`
         }
       },
       onExceeded: () => { metrics.rateLimited.inc({ kind: 'http' }) },
@@ -123,6 +123,7 @@ export const socketLimitsPlugin = fp(async (fastify) => {
       store: fastify.limits.store,
       perTenSeconds: c.RATE_LIMIT_CONNECTIONS_PER_10S,
       keyOf: (ip) => keys.ipRateLimit(ip, 'conn'),
+      addressOf: (socket) => socket.data.ip,
       normalizeIp: (ip) => rateLimit.normalizeIP(ip),
       onRefused: () => { metrics.rateLimited.inc({ kind: 'connection' }) },
       isDraining: () => fastify.lifecycle.draining,

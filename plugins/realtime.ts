@@ -11,6 +11,7 @@ import { ExpiryScheduler } from '../src/realtime/expiry.js'
 import { registerDefaultNamespace, type DefaultNamespaceDeps } from '../src/realtime/namespaces/default.js'
 import { startRelay } from '../src/realtime/relay.js'
 import { drainSockets } from '../src/realtime/drain.js'
+import { drainAdmission, closeWhileDraining, closeIfDraining } from '../src/realtime/admission.js'
 import type { AppNamespace, AppSocket } from '../src/realtime/types.js'
 
 export interface Realtime {
@@ -69,12 +70,23 @@ export default fp(async (fastify) => {
   }
   const isDraining = () => fastify.lifecycle.draining
 
+  // while draining: new sessions get HTTP 503, late CONNECTs a closed transport (see admission.ts)
+  io.engine.use(drainAdmission(isDraining))
   const nsp = io.of('/') as AppNamespace
   const admin = io.of('/admin') as AppNamespace
+  // the client address (TRUST_PROXY), before the per-IP limit and the logs need it
+  const setAddress = (socket: AppSocket, next: (err?: Error) => void): void => {
+    socket.data.ip = fastify.clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'])
+    next()
+  }
+  for (const ns of [nsp, admin]) {
+    ns.use(closeWhileDraining(isDraining))
+    ns.use(setAddress)
+  }
   nsp.use(runPreAuth)
   admin.use(runPreAuth)
-  nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining }))
-  admin.use(createHandshakeAuth({ authenticate: fastify.authenticate, isDraining, roles: ['admin'] }))
+  nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate }))
+  admin.use(createHandshakeAuth({ authenticate: fastify.authenticate, roles: ['admin'] }))
 
   const expiry = new ExpiryScheduler((socket) => {
     log.debug({ sid: socket.id }, 'token expired; disconnecting')
@@ -97,10 +109,11 @@ export default fp(async (fastify) => {
   fastify.decorate('realtime', realtime)
 
   // a recovered socket skips the handshake middleware: it must not outlive its token, nor
-  // join an instance that is draining
+  // stay on an instance that is draining (its transport is closed, so it recovers elsewhere)
   for (const ns of [nsp, admin]) {
     ns.on('connection', (socket) => {
-      if (isDraining() || socket.data.principal === undefined || socket.data.principal.exp <= Date.now()) {
+      if (closeIfDraining(socket, isDraining)) return
+      if (socket.data.principal === undefined || socket.data.principal.exp <= Date.now()) {
         socket.disconnect(true)
       }
     })

@@ -2,10 +2,12 @@
  * The one factory for the server: Fastify options from the config, the TypeBox type provider,
  * and the app plugin. Used by `server.ts` and by the tests, so tests run production settings.
  */
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import type { Config } from './config.js'
+import { createClientAddress, trustFunction } from './net/client-address.js'
 
 /** Paths that never reach a log line: tokens live only in `auth` or the Authorization header. */
 export const LOG_REDACT = [
@@ -18,11 +20,22 @@ export const LOG_REDACT = [
 ]
 
 export function serverOptions (config: Config): FastifyServerOptions {
+  const clientAddress = createClientAddress(config.trustProxy)
   return {
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
-      base: { instance: config.instanceId }
+      base: { instance: config.instanceId },
+      serializers: {
+        // Fastify's request serializer, with the client address of TRUST_PROXY (always an IP)
+        req: (req: { method: string, url: string, hostname?: string, raw?: IncomingMessage, socket?: { remoteAddress?: string, remotePort?: number }, headers?: IncomingMessage['headers'] }) => ({
+          method: req.method,
+          url: req.url,
+          host: req.hostname,
+          remoteAddress: clientAddress((req.raw ?? req).socket?.remoteAddress, (req.raw ?? req).headers?.['x-forwarded-for']),
+          remotePort: (req.raw ?? req).socket?.remotePort
+        })
+      }
     },
     // health/live must keep answering during the drain; ready answers 503 by itself
     return503OnClosing: false,
@@ -30,7 +43,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // a path parameter may be a 128-character user or room id (SPEC §3), url-encoded (up to 12
     // bytes a character); the default of 100 would turn valid ids into errors
     routerOptions: { maxParamLength: 128 * 12 },
-    trustProxy: true,
+    // TRUST_PROXY (SPEC §2): Fastify's request.ip / protocol / hostname follow the same trust as
+    // the one client-address rule (src/net/client-address.ts), which the limits and logs use
+    trustProxy: trustFunction(config.trustProxy) ?? false,
     ajv: {
       customOptions: {
         // reject unknown fields instead of silently dropping them

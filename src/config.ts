@@ -7,6 +7,7 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { hostname } from 'node:os'
+import { parseTrustProxy, type TrustProxy } from './net/client-address.js'
 
 const Int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max })
@@ -32,6 +33,7 @@ export const ConfigSchema = Type.Object({
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
 
+  TRUST_PROXY: Type.Optional(Type.String({ description: 'true, a hop count, or a comma list of addresses/CIDRs of trusted proxies' })),
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'comma list of origins, or *' })),
   TRANSPORTS: Type.String({ default: 'websocket,polling', pattern: '^(websocket|polling)(,(websocket|polling))?$', description: 'websocket and/or polling' }),
   ROOM_ACCESS: Type.Union([Type.Literal('open'), Type.Literal('claims')], { default: 'open' }),
@@ -66,6 +68,8 @@ export interface Config extends Omit<Env, 'ADAPTER'> {
   /** true when no JWT_SECRET / JWT_PUBLIC_KEY was given and the dev secret is used */
   usingDevSecret: boolean
   corsOrigins: string[] | '*' | false
+  /** TRUST_PROXY parsed (false when unset), see src/net/client-address.ts */
+  trustProxy: TrustProxy
   transports: Array<'websocket' | 'polling'>
   jwtAlgorithms: string[]
   redisClusterNodes: Array<{ host: string, port: number }>
@@ -172,9 +176,17 @@ function finish (env: Env): Config {
     corsOrigins = list.length > 0 ? list : false
   }
 
+  let trustProxy: TrustProxy
+  try {
+    trustProxy = parseTrustProxy(env.TRUST_PROXY)
+  } catch {
+    throw new ConfigError(`invalid configuration: TRUST_PROXY=${JSON.stringify(env.TRUST_PROXY)} is not valid; expected true, a hop count, or a comma list of IP addresses/CIDRs (or loopback, linklocal, uniquelocal)`)
+  }
+
   return {
     ...env,
     ADAPTER: adapter,
+    trustProxy,
     usingDevSecret,
     JWT_SECRET: usingDevSecret ? DEV_JWT_SECRET : env.JWT_SECRET,
     corsOrigins,

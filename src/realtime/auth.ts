@@ -18,7 +18,6 @@ export function connectError (err: unknown): Error {
 
 export interface HandshakeAuthOptions {
   authenticate: Authenticate
-  isDraining: () => boolean
   /** when set, only these roles may connect (the /admin namespace) */
   roles?: Role[]
 }
@@ -26,7 +25,6 @@ export interface HandshakeAuthOptions {
 export function createHandshakeAuth (opts: HandshakeAuthOptions) {
   return function handshakeAuth (socket: AppSocket, next: Next): void {
     try {
-      if (opts.isDraining()) throw appError('unavailable', 'this instance is draining; connect to another one')
       const auth = socket.handshake.auth as { token?: unknown } | undefined
       const token = auth?.token ?? bearerToken(socket.handshake.headers.authorization)
       const principal = opts.authenticate(token)
@@ -34,7 +32,6 @@ export function createHandshakeAuth (opts: HandshakeAuthOptions) {
         throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
       }
       socket.data.principal = principal
-      socket.data.ip = socket.handshake.address
       next()
     } catch (err) {
       next(connectError(err))

@@ -13,7 +13,6 @@
  * And the handshake middleware of RATE_LIMIT_CONNECTIONS_PER_10S per client IP, on a
  * RateLimitStore (shared through Redis when Redis is configured).
  */
-import type { IncomingHttpHeaders } from 'node:http'
 import { appError } from '../errors.js'
 import { hitWindow, newWindow, type RateLimitStore, type WindowRule, type WindowState } from '../stores/rate-limit.js'
 import { connectError } from './auth.js'
@@ -122,27 +121,18 @@ export class SocketLimits {
   }
 }
 
-/**
- * The client's IP as REST sees it (`trustProxy: true`): the first X-Forwarded-For entry, else the
- * TCP peer. Behind the reverse proxy every peer is the proxy, so the header is what tells clients
- * apart; like REST, this trusts whoever sets it.
- */
-export function clientIp (handshake: { address: string, headers: IncomingHttpHeaders }): string {
-  const xff = handshake.headers['x-forwarded-for']
-  const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim()
-  return first !== undefined && first !== '' ? first : handshake.address
-}
-
 export interface ConnectionLimitOptions {
   store: RateLimitStore
   /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
   perTenSeconds: number
   /** the store key of an IP (stores/keys.ts) */
   keyOf: (ip: string) => string
+  /** the client address of the handshake (TRUST_PROXY, src/net/client-address.ts) */
+  addressOf: (socket: AppSocket) => string
   /** normalises an address (IPv4-mapped IPv6, IPv6 /64), as the REST limiter does */
   normalizeIp?: (ip: string) => string
   onRefused?: (ip: string) => void
-  /** while draining every connection is refused with `unavailable` by the authentication: no need to count it */
+  /** while draining a late CONNECT has its transport closed (admission.ts): no need to count it */
   isDraining?: () => boolean
   /** the store failed: the connection is let through (a limiter must not take the service down with Redis) */
   onError?: (err: unknown) => void
@@ -158,7 +148,7 @@ export function createConnectionLimit (opts: ConnectionLimitOptions) {
   const normalize = opts.normalizeIp ?? ((ip: string) => ip)
   return function connectionLimit (socket: AppSocket, next: (err?: Error) => void): void {
     if (opts.isDraining?.() === true) return next()
-    const ip = normalize(clientIp(socket.handshake))
+    const ip = normalize(opts.addressOf(socket))
     opts.store.hit(opts.keyOf(ip), rule).then((d) => {
       if (d.allowed) return next()
       opts.onRefused?.(ip)

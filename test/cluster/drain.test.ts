@@ -59,8 +59,12 @@ for (const mode of ['memory', 'redis'] as const) {
     t.match(ready.body, { status: 'draining' })
     ready = await http(`${server.url}/health/live`).catch(() => ({ status: 0, body: null }))
     t.equal(ready.status, 200, 'live is 200 while draining')
-    const refused = await connect(server.url, token({ sub: 'late' })).then(() => 'connected', (e: Error) => e.message)
-    t.equal(refused, 'unavailable', 'a new connection is refused with unavailable')
+    // refused at the transport (HTTP 503 on the Engine.IO handshake), which socket.io-client retries
+    const refused = await connect(server.url, token({ sub: 'late' })).then(() => undefined, (e: Error & { type?: string, data?: unknown }) => e)
+    t.equal(refused?.message, 'websocket error', 'a new connection is refused at the transport')
+    t.equal(refused?.data, undefined, 'not a namespace connect_error')
+    const handshake = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`).then(r => r.status, () => 0)
+    t.equal(handshake, 503, 'a polling handshake is answered 503')
 
     const code = await server.exited
     const took = Date.now() - t0

@@ -23,7 +23,11 @@ const compose = parse(readFileSync(new URL('../../deploy/docker-compose.yml', im
 const shipped = compose.services['switchboard-1'].environment as Record<string, string>
 const defaultOf = (v: string): string => /\$\{[A-Z_]+:-([^}]*)\}/.exec(v)?.[1] ?? v
 const GRACE = Number(shipped.SHUTDOWN_GRACE_MS)
-const TRUST_PROXY = defaultOf(shipped.TRUST_PROXY)
+// TRUST_PROXY as shipped trusts the network nginx reaches the instances from (compose:
+// `uniquelocal`, the private ranges) and not the clients'. Rendered for loopback like the
+// upstream lines: nginx connects from 127.0.0.1, the clients from 127.0.N.1 (N >= 10).
+const shippedTrust = defaultOf(shipped.TRUST_PROXY)
+const TRUST_PROXY = shippedTrust === 'uniquelocal' ? '127.0.0.1' : shippedTrust
 const ADAPTER = defaultOf(shipped.ADAPTER)
 
 const redis = await startRedis()
@@ -69,7 +73,7 @@ t.test('long-polling works only with the sticky upstream', async (t) => {
   t.ok(lost.length > 0, `without ip_hash requests reach other instances: ${lost.length}/6 answered 400 "Session ID unknown"`)
 })
 
-t.test(`TRUST_PROXY=${TRUST_PROXY} (as shipped): per-IP limits see the client behind nginx, and a forged X-Forwarded-For changes nothing`, async (t) => {
+t.test(`TRUST_PROXY=${shippedTrust} as shipped (${TRUST_PROXY} on loopback): per-IP limits see the client behind nginx, and a forged X-Forwarded-For changes nothing`, async (t) => {
   // anonymous REST requests are limited per client IP (SPEC §7): RATE_LIMIT_HTTP_MAX per window
   const max = Number(defaultOf(shipped.RATE_LIMIT_HTTP_MAX))
   const url = `${nginx.url}/v1/no-such-route`

@@ -18,7 +18,7 @@ const refusal = async (p: Promise<unknown>): Promise<ConnectError | 'connected'>
 
 for (const mode of ['memory', 'redis'] as const) {
   t.test(`per IP: refused with connect_error rate_limited (${mode})`, async (t) => {
-    const env: Record<string, string> = { RATE_LIMIT_CONNECTIONS_PER_10S: '3' }
+    const env: Record<string, string> = { RATE_LIMIT_CONNECTIONS_PER_10S: '3', TRUST_PROXY: 'loopback' }
     if (mode === 'redis') Object.assign(env, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('conn') })
     const { url } = await startApp(t, env)
     for (let i = 0; i < 3; i++) await connect(url, token({ sub: `u${i}` }))

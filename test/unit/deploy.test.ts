@@ -70,7 +70,7 @@ t.test('Kubernetes manifests', async (t) => {
   t.ok(pod.terminationGracePeriodSeconds * 1000 > preStopMs + grace, `SIGKILL only after preStop + drain (${pod.terminationGracePeriodSeconds} s > ${preStopMs + grace} ms)`)
   t.equal(deploy.spec.strategy.rollingUpdate.maxUnavailable, 0)
   t.ok(pod.securityContext.runAsNonRoot)
-  t.equal(env.get('TRUST_PROXY')?.value, '1', 'one proxy hop (ingress-nginx) in front')
+  t.equal(env.get('TRUST_PROXY')?.value, 'uniquelocal', 'the ingress controller\'s (private) network is trusted')
 
   const labels = deploy.spec.template.metadata.labels
   const svc = docs.find(d => d.kind === 'Service')!
