@@ -13,7 +13,7 @@ import { Agent } from 'node:http'
 import { io, type Socket } from 'socket.io-client'
 import { sleep } from '../helpers/net.js'
 
-export interface Msg { id: string, roomId: string, clientMsgId?: string }
+export interface Msg { id: string, roomId: string, clientMsgId?: string, ackedAt?: number }
 
 /** Compares two message ids (`<ms>-<seq>`) numerically. */
 export function cmpId (a: string, b: string): number {
@@ -24,6 +24,7 @@ export function cmpId (a: string, b: string): number {
 
 export interface LoopClient {
   name: string
+  transport: string
   roomId: string
   socket: Socket
   seen: Set<string>
@@ -34,6 +35,8 @@ export interface LoopClient {
   catchUps: number[]
   gaveUp: string[]
   errors: string[]
+  /** every (re)connection after the first: when, and whether Socket.IO recovered the session */
+  history: Array<{ downAt: number, upAt: number, recovered: boolean }>
 }
 
 export interface ClientOptions {
@@ -61,7 +64,7 @@ export async function startClient (url: string, o: ClientOptions): Promise<LoopC
     ...(o.path !== undefined && { path: o.path }),
     ...(agent !== undefined && { agent: agent as unknown as string, localAddress: o.localAddress })
   })
-  const c: LoopClient = { name: o.name, roomId: o.roomId, socket, seen: new Set(), lastId: o.since, joining: false, connects: 0, reconnectMs: [], catchUps: [], gaveUp: [], errors: [] }
+  const c: LoopClient = { name: o.name, transport: o.transports.join('+'), roomId: o.roomId, socket, seen: new Set(), lastId: o.since, joining: false, connects: 0, reconnectMs: [], catchUps: [], gaveUp: [], errors: [], history: [] }
   const buffer: Msg[] = []
   let downAt: number | undefined
 
@@ -109,7 +112,11 @@ export async function startClient (url: string, o: ClientOptions): Promise<LoopC
     const t = setTimeout(() => reject(new Error(`${o.name}: no connect within 20 s (${c.errors.join(', ')})`)), 20_000)
     socket.on('connect', () => {
       c.connects++
-      if (downAt !== undefined) { c.reconnectMs.push(Date.now() - downAt); downAt = undefined }
+      if (downAt !== undefined) {
+        c.reconnectMs.push(Date.now() - downAt)
+        c.history.push({ downAt, upAt: Date.now(), recovered: socket.recovered })
+        downAt = undefined
+      }
       if (c.connects === 1) { clearTimeout(t); resolve(); return }
       if (!socket.recovered) joinRetrying().catch(() => {})
     })
@@ -138,7 +145,7 @@ export function startSender (c: LoopClient, ledger: Msg[], everyMs: number): { s
         try {
           const res = await c.socket.timeout(5000).emitWithAck('message:send', { roomId: c.roomId, text: `m ${clientMsgId}`, clientMsgId })
           if (res.ok === true) {
-            ledger.push({ id: res.message.id, roomId: c.roomId, clientMsgId })
+            ledger.push({ id: res.message.id, roomId: c.roomId, clientMsgId, ackedAt: Date.now() })
             acked = true
           } else {
             await sleep(res.error?.retryAfterMs ?? 500)

