@@ -31,8 +31,9 @@ async function live (url: string): Promise<boolean> {
   }
 }
 
-export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean } = {}): Promise<ServerProc> {
-  const port = await freePort()
+/** `opts.port` restarts an instance on the port it had (rolling restarts behind a proxy). */
+export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean, port?: number } = {}): Promise<ServerProc> {
+  const port = opts.port ?? await freePort()
   const proc = spawn(process.execPath, ['--import=tsx', 'test/helpers/server-child.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...baseEnv({ LOG_LEVEL: 'info', ...env }), PORT: String(port) },
