@@ -28,7 +28,7 @@ import { runWithDeadline } from '../src/deadline.js'
 import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
-import { SocketLimits } from '../src/realtime/limits.js'
+import { SocketLimits, LIMITER_BUDGET_MS } from '../src/realtime/limits.js'
 import { protectTransports, type Engine } from '../src/realtime/protection.js'
 import type { AppSocket } from '../src/realtime/types.js'
 
@@ -43,9 +43,6 @@ declare module 'fastify' {
     limits: Limits
   }
 }
-
-/** What the REST limiter may wait for Redis (ms) before failing open (skipOnError). */
-const LIMITER_BUDGET_MS = 250
 
 /** Routes outside the REST limit: probes, the scraper and the API documentation. */
 const UNLIMITED = /^\/(health\/|metrics$|docs(\/|$))/

@@ -118,3 +118,6 @@ export class SocketLimits {
     socket.emit('rate:limited', { event, retryAfterMs })
   }
 }
+
+/** What a limiter may wait for Redis (ms) before letting the request or connection through. */
+export const LIMITER_BUDGET_MS = 500

@@ -16,7 +16,9 @@
  * middlewares (the drain's refusal).
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
+import { runWithDeadline } from '../deadline.js'
 import { appError, type AppError } from '../errors.js'
+import { LIMITER_BUDGET_MS } from './limits.js'
 import { type RateLimitStore, type WindowRule } from '../stores/rate-limit.js'
 import { connectError } from './auth.js'
 import type { Engine, EngineConn } from './protection.js'
@@ -85,7 +87,8 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
     }
     if (limit === undefined || rule === undefined || opts.isDraining?.() === true) return next()
     const ip = normalize(limit.addressOf(req))
-    limit.store.hit(limit.keyOf(ip), rule).then((d) => {
+    // like the REST limiter: a Redis that does not answer within LIMITER_BUDGET_MS lets the session through
+    runWithDeadline(LIMITER_BUDGET_MS, async () => await limit.store.hit(limit.keyOf(ip), rule)).then((d) => {
       if (!d.allowed) {
         limit.onRefused?.(ip)
         refused.set(req, appError('rate_limited', `too many new connections from this address; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs }))
