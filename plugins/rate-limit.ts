@@ -25,10 +25,11 @@ import type { SendLimiter } from '../src/domain/messages.js'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import { appError } from '../src/errors.js'
+import { runWithDeadline } from '../src/deadline.js'
 import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
-import { SocketLimits, createConnectionLimit } from '../src/realtime/limits.js'
+import { SocketLimits, createConnectionLimit, LIMITER_BUDGET_MS } from '../src/realtime/limits.js'
 import { protectTransports, type Engine } from '../src/realtime/protection.js'
 import type { AppSocket } from '../src/realtime/types.js'
 
@@ -87,7 +88,9 @@ export default fp(async (fastify) => {
     fastify.addHook('onRequest', async function restLimit (request, reply) {
       const url = request.routeOptions.url
       if (url !== undefined && UNLIMITED.test(url)) return
-      await limit.call(this, request, reply)
+      // a request that needs no Redis (a 404, a 401) must not wait on it: the limiter gets a
+      // short budget of its own and lets the request through when Redis does not answer in it
+      await runWithDeadline(LIMITER_BUDGET_MS, async () => { await limit.call(this, request, reply) })
     })
   }
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'jwt', 'stores', 'metrics'], fastify: '5.x' })

@@ -14,6 +14,8 @@ import { drainSockets } from '../src/realtime/drain.js'
 import { drainAdmission, closeWhileDraining, closeIfDraining } from '../src/realtime/admission.js'
 import type { AppNamespace, AppSocket } from '../src/realtime/types.js'
 
+type Middleware = (socket: AppSocket, next: (err?: Error) => void) => void
+
 export interface Realtime {
   /** the `/` namespace */
   nsp: AppNamespace
@@ -83,10 +85,17 @@ export default fp(async (fastify) => {
     ns.use(closeWhileDraining(isDraining))
     ns.use(setAddress)
   }
-  nsp.use(runPreAuth)
-  admin.use(runPreAuth)
-  nsp.use(createHandshakeAuth({ authenticate: fastify.authenticate }))
-  admin.use(createHandshakeAuth({ authenticate: fastify.authenticate, roles: ['admin'] }))
+  // one log line per refused handshake: its code and the client address, never the token
+  const logged = (mw: Middleware): Middleware => (socket, next) => {
+    mw(socket, (err?: Error) => {
+      if (err !== undefined) log.info({ code: err.message, ip: socket.data.ip, nsp: socket.nsp.name }, 'handshake refused')
+      next(err)
+    })
+  }
+  nsp.use(logged(runPreAuth))
+  admin.use(logged(runPreAuth))
+  nsp.use(logged(createHandshakeAuth({ authenticate: fastify.authenticate })))
+  admin.use(logged(createHandshakeAuth({ authenticate: fastify.authenticate, roles: ['admin'] })))
 
   const expiry = new ExpiryScheduler((socket) => {
     log.debug({ sid: socket.id }, 'token expired; disconnecting')

@@ -2,8 +2,10 @@
  * The Redis connections of an instance, shared by the stores, the Socket.IO adapter and the
  * health check. In in-process mode (no REDIS_URL / REDIS_CLUSTER_NODES) `fastify.redis` is null.
  *
- * - `client`: commands on the request path. No offline queue and a command timeout, so a
- *   request made while Redis is away fails within 2 s with `unavailable` instead of waiting.
+ * - `client`: commands on the request path. No offline queue and a command timeout, behind the
+ *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts,
+ *   opened here for REST), and once Redis is known away every command fails at once, so a
+ *   request made while Redis is away or frozen answers `unavailable` within 2 s.
  * - `subscriber`: the relay's subscription (messages published by the append script).
  * - `adapterPub` / `adapterSub`: the Socket.IO adapter's. The adapter does not handle rejected
  *   publishes, so its publisher is the command connection behind a guard that swallows them;
@@ -13,7 +15,10 @@
  */
 import fp from 'fastify-plugin'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
+import type { FastifyRequest } from 'fastify'
 import type { Config } from '../src/config.js'
+import { RedisGate } from '../src/stores/redis/gate.js'
+import { REDIS_BUDGET_MS, currentContext, runInContext, runWithDeadline, type DeadlineContext } from '../src/deadline.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -24,7 +29,12 @@ export interface RedisConnections {
   adapterSub: RedisClient
   /** a plain connection for adapters that need one of their own (redis-streams) */
   createClient: () => RedisClient
+  /** false while the command connection is down or Redis is known not to answer */
   isReady: () => boolean
+  /** readiness: a PING answered within 1 s, cached for 1 s (SPEC §6) */
+  probe: () => Promise<boolean>
+  /** the deadline of a write issued now on Redis' clock (epoch ms; 0 when unknown), see gate.ts */
+  redisDeadline: () => number
 }
 
 declare module 'fastify' {
@@ -101,12 +111,20 @@ export default fp(async (fastify) => {
     return c
   }
 
-  const client = watch(create(config, {
+  const raw = watch(create(config, {
     ...baseOptions('sb-cmd'),
     enableOfflineQueue: false,
     commandTimeout: COMMAND_TIMEOUT_MS,
     enableAutoPipelining: true
   }), 'cmd')
+  const gate = new RedisGate(raw, {
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    onChange: (up) => {
+      if (up) log.info('redis answers again')
+      else log.error('redis does not answer (PING within 1 s failed); requests answer unavailable at once until it does')
+    }
+  })
+  const client = gate.client
   const subscriber = watch(create(config, { ...baseOptions('sb-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'sub')
   const adapterSubConn = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter-sub')
   const adapterSub = guarded(adapterSubConn, SUBSCRIBE, (err) => log.debug({ err }, 'adapter (un)subscribe failed'))
@@ -118,18 +136,35 @@ export default fp(async (fastify) => {
     adapterPub,
     adapterSub,
     createClient: () => watch(create(config, { ...baseOptions('sb-adapter'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter'),
-    isReady: () => client.status === 'ready'
+    isReady: () => !gate.down,
+    probe: async () => await gate.probe(),
+    redisDeadline: () => gate.redisDeadline()
+  })
+
+  // one deadline per REST request, opened before any other hook (the REST limiter's included);
+  // entered again after the body is parsed, where the async context of the request is lost
+  const contexts = new WeakMap<FastifyRequest, DeadlineContext | undefined>()
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    runWithDeadline(REDIS_BUDGET_MS, () => {
+      contexts.set(request, currentContext())
+      done()
+    })
+  })
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    runInContext(contexts.get(request), done)
   })
 
   // Wait for the first connection (bounded): a Redis that is down at start-up leaves the
   // instance running but not ready, and it becomes ready when Redis comes up.
   await new Promise<void>((resolve) => {
-    if (client.status === 'ready') return resolve()
+    if (raw.status === 'ready') return resolve()
     const t = setTimeout(() => { log.warn('redis is not reachable yet; starting unready'); resolve() }, 5000)
-    client.once('ready', () => { clearTimeout(t); resolve() })
+    raw.once('ready', () => { clearTimeout(t); resolve() })
   })
+  await gate.syncClock()
 
   fastify.addHook('onClose', async () => {
+    gate.close()
     await Promise.all(all.map(async (c) => {
       // QUIT lets queued replies arrive first; a connection that is down is just dropped
       if (c.status === 'ready') {

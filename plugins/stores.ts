@@ -32,6 +32,8 @@ export default fp(async (fastify) => {
       maxLen: c.HISTORY_MAX_MESSAGES,
       // on a cluster the sender's bucket and the room's keys sit on different slots
       foldSendLimit: c.redisClusterNodes.length === 0,
+      // an append that Redis only runs after the request gave up writes nothing (SPEC §4)
+      writeDeadline: redis.redisDeadline,
       // with redis-streams, messages reach sockets through the adapter's stream (recoverable)
       ...(c.ADAPTER === 'redis-streams' && { adapter: { key: keys.adapterStream, maxLen: ADAPTER_STREAM_MAX_LEN } })
     })

@@ -51,7 +51,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(lifecyclePlugin)
   await fastify.register(redisPlugin)
   await fastify.register(jwtPlugin)
-  await fastify.register(cors, { origin: opts.config.corsOrigins === '*' ? '*' : opts.config.corsOrigins })
+  await fastify.register(cors, {
+    origin: opts.config.corsOrigins === '*' ? '*' : opts.config.corsOrigins,
+    // SPEC §2: what a browser app on another origin needs, DELETE /v1/users/:id/connections included
+    methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key']
+  })
   await fastify.register(storesPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(rateLimitPlugin)

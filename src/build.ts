@@ -26,6 +26,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
       base: { instance: config.instanceId },
+      // readable lines for a person at a terminal in development (pino-pretty, the ecosystem's
+      // printer); JSON lines everywhere else, for log collectors
+      ...(config.NODE_ENV === 'development' && process.stdout.isTTY && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }),
       serializers: {
         // Fastify's request serializer, with the client address of TRUST_PROXY (always an IP)
         req: (req: { method: string, url: string, hostname?: string, raw?: IncomingMessage, socket?: { remoteAddress?: string, remotePort?: number }, headers?: IncomingMessage['headers'] }) => ({

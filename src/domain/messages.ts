@@ -12,6 +12,16 @@ import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
 
 export const CATCH_UP_MAX = 200
+
+const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' })
+
+/** The number of grapheme clusters (user-perceived characters) of a text: MESSAGE_MAX_LENGTH counts these. */
+export function graphemes (text: string): number {
+  let n = 0
+  const it = segmenter.segment(text)[Symbol.iterator]()
+  while (it.next().done !== true) n++
+  return n
+}
 export const HISTORY_DEFAULT_LIMIT = 50
 
 export interface SendInput {
@@ -59,8 +69,9 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
     assertAccess,
 
     async send (principal, input) {
-      // code points, not UTF-16 units; the cheap length check settles almost every message
-      if (input.text.length > maxLength && [...input.text].length > maxLength) {
+      // characters as people count them: grapheme clusters (a family emoji is one). A text is
+      // never more clusters than UTF-16 units, so the cheap check settles almost every message
+      if (input.text.length > maxLength && graphemes(input.text) > maxLength) {
         throw appError('payload_too_large', `text is longer than ${maxLength} characters`)
       }
       if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > META_MAX_BYTES) {

@@ -7,6 +7,7 @@
 import { toAck, normalizeError } from '../errors.js'
 import type { Validator } from '../schemas/validate.js'
 import type { AppSocket } from './types.js'
+import { REDIS_BUDGET_MS, runWithDeadline } from '../deadline.js'
 
 export interface Logger {
   error: (obj: object, msg: string) => void
@@ -61,7 +62,8 @@ export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
       let result: Promise<object | undefined> | object | undefined
       try {
         guard?.(socket, event)
-        result = fn(socket, validate(payload))
+        // one deadline for every Redis call the event makes (SPEC §8)
+        result = runWithDeadline(REDIS_BUDGET_MS, () => fn(socket, validate(payload)))
       } catch (err) {
         fail(socket, event, ack, err)
         return

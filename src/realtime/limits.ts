@@ -13,6 +13,7 @@
  * And the handshake middleware of RATE_LIMIT_CONNECTIONS_PER_10S per client IP, on a
  * RateLimitStore (shared through Redis when Redis is configured).
  */
+import { runWithDeadline } from '../deadline.js'
 import { appError } from '../errors.js'
 import { hitWindow, newWindow, type RateLimitStore, type WindowRule, type WindowState } from '../stores/rate-limit.js'
 import { connectError } from './auth.js'
@@ -121,6 +122,9 @@ export class SocketLimits {
   }
 }
 
+/** What a limiter may wait for Redis (ms) before letting the request or connection through. */
+export const LIMITER_BUDGET_MS = 500
+
 export interface ConnectionLimitOptions {
   store: RateLimitStore
   /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
@@ -149,7 +153,8 @@ export function createConnectionLimit (opts: ConnectionLimitOptions) {
   return function connectionLimit (socket: AppSocket, next: (err?: Error) => void): void {
     if (opts.isDraining?.() === true) return next()
     const ip = normalize(opts.addressOf(socket))
-    opts.store.hit(opts.keyOf(ip), rule).then((d) => {
+    // like the REST limiter: a Redis that does not answer within LIMITER_BUDGET_MS lets the connection through
+    runWithDeadline(LIMITER_BUDGET_MS, async () => await opts.store.hit(opts.keyOf(ip), rule)).then((d) => {
       if (d.allowed) return next()
       opts.onRefused?.(ip)
       const err = connectError(appError('rate_limited', `too many new connections from this address; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs }))

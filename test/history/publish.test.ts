@@ -87,6 +87,11 @@ for (const mode of ['memory', 'redis'] as const) {
     t.equal((await post({ text: 'x' }, { room: 'user:bob' })).body.code, 'forbidden', 'reserved rooms')
     t.equal((await post({ text: 'x' }, { jwt: token({ sub: 'svc', role: 'service', rooms: ['ops:*'] }) })).body.code, 'forbidden', 'a narrowed service token stays narrow')
     t.equal((await post({ text: 'x'.repeat(101) })).body.code, 'payload_too_large')
+    // MESSAGE_MAX_LENGTH counts grapheme clusters, as people count characters
+    const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}\u200D\u{1F466}'
+    t.equal((await post({ text: family.repeat(100) })).status, 201, '100 family emojis are 100 characters')
+    t.equal((await post({ text: family.repeat(101) })).body.code, 'payload_too_large', '101 are over')
+    t.equal((await post({ text: 'e\u0301'.repeat(100) })).status, 201, 'a letter with a combining accent is one character')
     t.equal((await post({ text: '' })).body.code, 'invalid_payload')
     t.equal((await post({ text: 'x', extra: 1 })).body.code, 'invalid_payload')
     t.equal((await post('not json', { headers: { 'content-type': 'application/json' } })).body.code, 'invalid_payload')

@@ -102,3 +102,19 @@ t.test('redis: a store whose Redis is gone answers unavailable', async (t) => {
   await t.rejects(store.has('r', '1-0'), { code: 'unavailable' })
   dead.disconnect()
 })
+
+t.test('an append that Redis runs after its write deadline writes nothing (SPEC §4 unavailable)', async (t) => {
+  const keys = createKeys(uniquePrefix('history-deadline'))
+  const c = client(t)
+  const [s] = await c.time()
+  let deadline = Number(s) * 1000 - 1000
+  const store = new RedisHistoryStore({ client: c, subscriber: client(t), keys, maxLen: 10, writeDeadline: () => deadline })
+  t.teardown(() => store.close())
+  const draft = { roomId: 'lobby', userId: 'alice', text: 'late', clientMsgId: 'late-1' }
+  await t.rejects(store.append(draft), { code: 'unavailable' }, 'past its deadline: unavailable')
+  t.equal(await c.exists(keys.roomHistory('lobby'), keys.idempotency('lobby', 'alice', 'late-1', undefined)), 0, 'nothing written, no idempotency key')
+  deadline = Number(s) * 1000 + 60_000
+  const ok = await store.append(draft)
+  t.equal(ok.duplicate, false, 'before its deadline: written')
+  t.equal((await store.range('lobby', { limit: 10 })).messages.length, 1)
+})

@@ -14,6 +14,7 @@ import type { Redis, Cluster } from 'ioredis'
 import type { Message } from '../../schemas/common.js'
 import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
+import { appError } from '../../errors.js'
 import { takeTokenLua } from './rate-limit.js'
 import {
   compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, parseId, sendLimited, type SendLimit,
@@ -29,9 +30,12 @@ import {
  * ARGV[7] '1' to append to KEYS[4], ARGV[8] / ARGV[9] the adapter envelope before / after the
  * message JSON, ARGV[10] the adapter stream's approximate max length,
  * KEYS[5] the sender's token bucket when ARGV[11] == '1' (otherwise KEYS[1] again, unused),
- * ARGV[12] its burst, ARGV[13] its refill per second
+ * ARGV[12] its burst, ARGV[13] its refill per second,
+ * ARGV[14] the write deadline on Redis' clock (epoch ms; '0' for none)
  * Returns { 1, json } for a repeat (nothing written, nothing published, no token taken),
- * { 2, retryAfterMs } when the sender is over its limit (nothing written), { 0, json } otherwise.
+ * { 2, retryAfterMs } when the sender is over its limit (nothing written),
+ * { 3, 0 } when the script runs after its deadline (nothing written: the sender was already told
+ * `unavailable`, e.g. Redis was frozen with the command in flight), { 0, json } otherwise.
  * Folding the send limit in saves a round trip per message; it is only used where KEYS[5] may
  * sit on another slot than the room's keys, i.e. not on Redis Cluster (see limitsSends).
  *
@@ -43,6 +47,10 @@ import {
  * HSETNX re-seeds a lost meta hash on an old stream (conservatively: from here on).
  */
 const APPEND = `
+if ARGV[14] ~= '0' then
+  local clock = redis.call('TIME')
+  if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > tonumber(ARGV[14]) then return { 3, 0 } end
+end
 if ARGV[6] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return { 1, seen } end
@@ -99,7 +107,7 @@ interface ScriptedClient {
     stream: string, meta: string, idem: string, adapterStream: string, bucket: string,
     body: string, mode: string, maxLen: number, ttl: number, channel: string, useIdem: string,
     useAdapter: string, envelopeHead: string, envelopeTail: string, adapterMaxLen: number,
-    useLimit: string, burst: number, perSecond: number
+    useLimit: string, burst: number, perSecond: number, deadline: string
   ) => Promise<[number, string | number]>
   sbSince: (stream: string, meta: string, sinceId: string, count: number) => Promise<[string | null, string | null, Entry[]]>
 }
@@ -125,6 +133,11 @@ export interface RedisHistoryOptions {
   adapter?: AdapterStream
   /** false on Redis Cluster, where the sender's bucket and the room's keys sit on different slots */
   foldSendLimit?: boolean
+  /**
+   * The deadline of an append issued now, on Redis' clock (epoch ms; 0 for none): an append that
+   * Redis runs later writes nothing, so an `unavailable` answer always means "not written"
+   */
+  writeDeadline?: () => number
 }
 
 // the envelope of a broadcast in the adapter's stream (socket.io-adapter ClusterAdapter message
@@ -140,6 +153,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #maxLen: number
   readonly #trimMode: string
   readonly #adapter: AdapterStream | undefined
+  readonly #writeDeadline: () => number
   readonly #listeners: MessageListener[] = []
   readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
   #subscribed: Promise<unknown> | undefined
@@ -154,6 +168,7 @@ export class RedisHistoryStore implements HistoryStore {
     // exact trim for small histories (tests, tiny rooms); approximate (cheap) otherwise
     this.#trimMode = opts.maxLen >= 1000 ? '~' : '='
     this.#adapter = opts.adapter
+    this.#writeDeadline = opts.writeDeadline ?? (() => 0)
     this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
     this.limitsSends = opts.foldSendLimit ?? true
     if (!('sbAppend' in this.#client)) {
@@ -184,12 +199,14 @@ export class RedisHistoryStore implements HistoryStore {
         draftBody(draft), this.#trimMode, this.#maxLen, IDEMPOTENCY_TTL_MS,
         k.messagesChannel, useIdem ? '1' : '0',
         adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0,
-        useLimit ? '1' : '0', limit?.rule.burst ?? 0, limit?.rule.perSecond ?? 0
+        useLimit ? '1' : '0', limit?.rule.burst ?? 0, limit?.rule.perSecond ?? 0,
+        String(Math.max(0, this.#writeDeadline()))
       )
     } catch (err) {
       throw storeError(err)
     }
     if (dup === 2) throw sendLimited(Number(reply))
+    if (dup === 3) throw appError('unavailable', 'storage did not answer in time, nothing was written; retry later')
     // the script returns exactly the JSON it published; for a new message the draft already
     // holds everything but the position, so only a repeat needs parsing
     if (dup === 1) return { message: JSON.parse(reply as string) as Message, duplicate: true }

@@ -1,0 +1,218 @@
+/**
+ * The gate in front of the request-path Redis connection. It makes three promises:
+ *
+ * - **One deadline per request** (SPEC §8): each command gets only the time left in the request's
+ *   deadline (src/deadline.ts), at most the per-command timeout; none left → it fails at once.
+ * - **Fail fast once Redis is known away**: a command that timed out starts a probe (PING within
+ *   1 s); while the probe fails, every command fails at once (`unavailable`) instead of waiting
+ *   out its own timeout, and a background PING every 250 ms notices when Redis is back. A
+ *   connection that is not ready fails at once anyway (no offline queue).
+ * - **Redis' clock**: the offset of Redis' TIME from the local clock, measured with TIME on every
+ *   (re)connection and every 10 s, so that a write can carry its deadline on Redis' own clock
+ *   (`redisDeadline()`) and a script that only runs after it writes nothing (history append).
+ *
+ * Readiness asks `probe()`: a PING answered within 1 s, its result cached for 1 s so that probes
+ * do not load Redis.
+ */
+import type { Redis, Cluster } from 'ioredis'
+import { currentDeadline } from '../../deadline.js'
+
+type Client = Redis | Cluster
+
+export interface RedisGateOptions {
+  /** the per-command timeout (ms) outside any request, and the most any command waits */
+  commandTimeoutMs: number
+  /** told when Redis is found away or back */
+  onChange?: (up: boolean) => void
+}
+
+const PROBE_TIMEOUT_MS = 1000
+const PROBE_CACHE_MS = 1000
+const RETRY_PROBE_MS = 250
+const CLOCK_SYNC_MS = 10_000
+/** a command that waited this long for nothing is a sign that Redis is away (a short budget running out is not) */
+const SUSPECT_AFTER_MS = 200
+/** the script deadline is this much earlier than the local one: its reply must still arrive in time */
+const CLOCK_MARGIN_MS = 150
+
+function unavailable (message: string): Error {
+  return Object.assign(new Error(message), { name: 'RedisUnavailable' })
+}
+
+async function within<T> (p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(unavailable(message)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export class RedisGate {
+  readonly #client: Client
+  readonly #opts: RedisGateOptions
+  readonly #commands: Set<string>
+  #down = false
+  #probing: Promise<boolean> | undefined
+  #probedAt = 0
+  #probeOk = true
+  #retry: NodeJS.Timeout | undefined
+  #clock: NodeJS.Timeout | undefined
+  /** Redis time minus local time (ms), and half the round trip it was measured with; undefined until measured */
+  #offset: { ms: number, uncertainty: number } | undefined
+  /** the gated client: hand this to the stores */
+  readonly client: Client
+
+  constructor (client: Client, opts: RedisGateOptions) {
+    this.#client = client
+    this.#opts = opts
+    this.#commands = new Set(client.getBuiltinCommands().filter(c => c !== 'quit'))
+    this.client = this.#proxy()
+    client.on('ready', () => { this.syncClock().catch(() => {}) })
+    this.#clock = setInterval(() => { this.syncClock().catch(() => {}) }, CLOCK_SYNC_MS)
+    this.#clock.unref()
+  }
+
+  /** true while Redis is known to be away (commands fail at once) */
+  get down (): boolean {
+    return this.#down || (this.#client.status !== 'ready')
+  }
+
+  /** Epoch ms (local) by which a command issued now must be answered. */
+  deadline (): number {
+    return Math.min(currentDeadline() ?? Infinity, Date.now() + this.#opts.commandTimeoutMs)
+  }
+
+  /**
+   * The deadline of a write issued now, on Redis' clock (epoch ms), early enough that the reply
+   * arrives before the local deadline; 0 while the offset is unknown (then no check is made).
+   */
+  redisDeadline (): number {
+    if (this.#offset === undefined) return 0
+    return Math.floor(this.deadline() + this.#offset.ms - this.#offset.uncertainty - CLOCK_MARGIN_MS)
+  }
+
+  /** Measures Redis' clock offset with TIME (bounded; errors are ignored). */
+  async syncClock (): Promise<void> {
+    if (this.#client.status !== 'ready') return
+    try {
+      const t0 = Date.now()
+      const [s, us] = await within(this.#client.time(), PROBE_TIMEOUT_MS, 'TIME timed out')
+      const t1 = Date.now()
+      const redisMs = Number(s) * 1000 + Math.floor(Number(us) / 1000)
+      this.#offset = { ms: redisMs - (t0 + t1) / 2, uncertainty: Math.ceil((t1 - t0) / 2) }
+    } catch {}
+  }
+
+  /**
+   * Readiness: whether Redis answered a PING within 1 s, at most 1 s ago (concurrent callers
+   * share one PING).
+   */
+  async probe (): Promise<boolean> {
+    if (this.#client.status !== 'ready') return false
+    // known away and a PING already out: no need to wait for it to say so again
+    if (this.#probing !== undefined) return this.#down ? false : await this.#probing
+    if (Date.now() - this.#probedAt < PROBE_CACHE_MS) return this.#probeOk
+    this.#probing = (async () => {
+      let ok = false
+      try {
+        ok = await within(this.#client.ping(), PROBE_TIMEOUT_MS, 'PING timed out') === 'PONG'
+      } catch {}
+      this.#probedAt = Date.now()
+      this.#probeOk = ok
+      this.#probing = undefined
+      this.#setDown(!ok)
+      return ok
+    })()
+    return await this.#probing
+  }
+
+  close (): void {
+    clearInterval(this.#clock)
+    clearTimeout(this.#retry)
+  }
+
+  #setDown (down: boolean): void {
+    if (down === this.#down) {
+      if (down) this.#scheduleRetry()
+      return
+    }
+    this.#down = down
+    this.#opts.onChange?.(!down)
+    if (down) this.#scheduleRetry()
+    else this.syncClock().catch(() => {})
+  }
+
+  #scheduleRetry (): void {
+    if (this.#retry !== undefined) return
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      this.#probedAt = 0
+      this.probe().catch(() => {})
+    }, RETRY_PROBE_MS)
+    this.#retry.unref()
+  }
+
+  /** A command (or pipeline exec) under the gate. */
+  async #run<T> (call: () => Promise<T>): Promise<T> {
+    if (this.#down) throw unavailable('redis is not answering')
+    const started = Date.now()
+    const remaining = this.deadline() - started
+    if (remaining <= 0) throw unavailable('the request\'s deadline has passed')
+    try {
+      // not left to ioredis' commandTimeout alone: it only starts when the command is written,
+      // and an auto-pipelined command waits unwritten behind a pipeline Redis never answered
+      return await within(call(), remaining, 'redis did not answer in time')
+    } catch (err) {
+      const e = err as { name?: string, message?: string }
+      const timedOut = e.name === 'RedisUnavailable' || /timed out/i.test(e.message ?? '')
+      const waited = Date.now() - started
+      if (timedOut && waited >= PROBE_TIMEOUT_MS) {
+        // no answer for as long as a failed readiness PING: Redis is away until a PING says otherwise
+        this.#probedAt = Date.now()
+        this.#probeOk = false
+        this.#setDown(true)
+      } else if (timedOut && waited >= SUSPECT_AFTER_MS) {
+        this.#probedAt = 0
+        this.probe().catch(() => {})
+      }
+      throw err
+    }
+  }
+
+  #proxy (): Client {
+    const gate = this
+    const commands = this.#commands
+    return new Proxy(this.#client, {
+      get (target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown
+        if (typeof value !== 'function') return value
+        if (typeof prop === 'string' && commands.has(prop)) {
+          return (...args: unknown[]) => {
+            // ioredis also takes a node-style callback last (@fastify/rate-limit's store uses it)
+            const cb = typeof args[args.length - 1] === 'function' ? args.pop() as (err: unknown, value?: unknown) => void : undefined
+            const p = gate.#run(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+            if (cb === undefined) return p
+            p.then((v) => cb(null, v), (err: unknown) => cb(err))
+            return p.catch(() => undefined)
+          }
+        }
+        if (prop === 'defineCommand') {
+          return (name: string, def: unknown) => {
+            commands.add(name)
+            return (value as (n: string, d: unknown) => unknown).call(target, name, def)
+          }
+        }
+        if (prop === 'pipeline' || prop === 'multi') {
+          return (...args: unknown[]) => {
+            const p = (value as (...a: unknown[]) => { exec: (...a: unknown[]) => Promise<unknown> }).apply(target, args)
+            const exec = p.exec.bind(p)
+            p.exec = async (...a: unknown[]) => await gate.#run(async () => await exec(...a))
+            return p
+          }
+        }
+        return value.bind(target)
+      }
+    })
+  }
+}

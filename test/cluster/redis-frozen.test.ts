@@ -1,0 +1,103 @@
+/**
+ * A frozen Redis (SIGSTOP: the connection stays open, nothing answers). SPEC §6: readiness
+ * answers 503 (PING within 1 s). SPEC §8: every request answers within 2 s however many Redis
+ * calls it makes, requests that need no Redis (404, 401) do not wait on it, and a send answered
+ * `unavailable` is never written — not even when Redis wakes up and runs the command that was
+ * already in flight (SPEC §4 "nothing was written").
+ */
+import t from 'tap'
+import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { spawnServer } from '../helpers/proc.js'
+import { connect, ack } from '../helpers/socket.js'
+import { token } from '../helpers/tokens.js'
+import { until, sleep } from '../helpers/net.js'
+
+async function timed (url: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number, ms: number }> {
+  const headers = new Headers(init.headers)
+  if (init.token !== undefined) headers.set('authorization', `Bearer ${init.token}`)
+  if (init.body !== undefined) headers.set('content-type', 'application/json')
+  const started = Date.now()
+  const res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(20_000) })
+  await res.text()
+  return { status: res.status, ms: Date.now() - started }
+}
+
+t.test('frozen Redis: readiness, one 2 s deadline per request, unavailable means not written', async (t) => {
+  const redis = await startRedis({ own: true })
+  t.teardown(redis.close)
+  const server = await spawnServer(t, {
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: uniquePrefix('frozen'),
+    RATE_LIMIT_SEND_BURST: '1000'
+  })
+  const url = server.url
+  const svc = token({ sub: 'svc', role: 'service' })
+  const alice = await connect(url, token({ sub: 'alice' }))
+  t.equal((await ack(alice, 'room:join', { roomId: 'lobby' })).ok, true)
+  t.equal((await ack(alice, 'message:send', { roomId: 'lobby', text: 'before' })).ok, true)
+  t.equal((await timed(`${url}/health/ready`)).status, 200)
+
+  redis.signal('SIGSTOP')
+  let thawed = false
+  t.teardown(() => { if (!thawed) redis.signal('SIGCONT') })
+
+  const probes = {
+    publish: async () => await timed(`${url}/v1/rooms/lobby/messages`, { method: 'POST', token: svc, body: JSON.stringify({ text: 'rest-frozen' }) }),
+    presence: async () => await timed(`${url}/v1/presence/bob`, { token: svc }),
+    history: async () => await timed(`${url}/v1/rooms/lobby/messages`, { token: svc }),
+    notFound: async () => await timed(`${url}/v1/nowhere`),
+    unauthorized: async () => await timed(`${url}/v1/rooms/lobby/messages`)
+  }
+  const expected: Record<string, number> = { publish: 503, presence: 503, history: 503, notFound: 404, unauthorized: 401 }
+  const report: string[] = []
+  const measure = async (when: string): Promise<void> => {
+    report.push(when + ':')
+    for (const [name, probe] of Object.entries(probes)) {
+      const r = await probe()
+      report.push(`${name} ${r.status} ${r.ms} ms`)
+      t.equal(r.status, expected[name], `${name}: ${expected[name]}`)
+      t.ok(r.ms < 2000, `${name} answered within 2 s (${r.ms} ms)`)
+      if (name === 'notFound' || name === 'unauthorized') t.ok(r.ms < 500, `${name} does not wait on Redis (${r.ms} ms)`)
+    }
+  }
+
+  // readiness: a PING within 1 s, cached for 1 s
+  const frozenAt = Date.now()
+  await until(async () => (await timed(`${url}/health/ready`)).status === 503, 3000, 50)
+  report.push(`readiness 503 after ${Date.now() - frozenAt} ms;`)
+  await measure('first requests after the freeze')
+
+  // sends while frozen: each must be answered unavailable within 2 s
+  const SENDS = 10
+  const sends = await Promise.all(Array.from({ length: SENDS }, async (_, i) => {
+    const started = Date.now()
+    const r = await alice.timeout(10_000).emitWithAck('message:send', { roomId: 'lobby', text: `frozen-${i}`, clientMsgId: `frozen-${i}` })
+    return { r, ms: Date.now() - started }
+  }))
+  const unavailable = sends.filter(s => s.r.ok === false && s.r.error.code === 'unavailable')
+  t.equal(unavailable.length, SENDS, 'every send while frozen is answered unavailable')
+  const slowestSend = Math.max(...sends.map(s => s.ms))
+  t.ok(slowestSend < 2000, `within 2 s (slowest ${slowestSend} ms)`)
+
+  await measure('later')
+  t.comment(`REST with Redis frozen: ${report.join(' ')}; slowest socket send ${slowestSend} ms`)
+
+  redis.signal('SIGCONT')
+  thawed = true
+  await until(async () => (await timed(`${url}/health/ready`)).status === 200, 15_000, 100)
+  // whatever was queued on the connection has run by now
+  await until(async () => (await ack(alice, 'message:send', { roomId: 'lobby', text: 'after' })).ok === true, 10_000, 200)
+  await sleep(500)
+  const res = await fetch(`${url}/v1/rooms/lobby/messages?limit=100`, { headers: { authorization: `Bearer ${svc}` } })
+  const { messages } = await res.json() as { messages: Array<{ text: string }> }
+  const landed = messages.filter(m => m.text.startsWith('frozen-'))
+  const restLanded = messages.filter(m => m.text === 'rest-frozen')
+  t.comment(`sends answered unavailable that later appeared in history: ${landed.length}/${SENDS} (socket), ${restLanded.length}/1 (REST)`)
+  t.equal(landed.length, 0, 'no send answered unavailable was written')
+  t.equal(restLanded.length, 0, 'no REST publish answered unavailable was written')
+  t.ok(messages.some(m => m.text === 'after'), 'writes work again')
+  // a retry of the same clientMsgId now stores the message once
+  const retry = await ack(alice, 'message:send', { roomId: 'lobby', text: 'frozen-0', clientMsgId: 'frozen-0' })
+  t.equal(retry.ok, true)
+  alice.close()
+})
