@@ -23,15 +23,15 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PM2 = join(ROOT, 'node_modules/pm2/bin/pm2')
 const ECOSYSTEM = join(ROOT, 'deploy/pm2/ecosystem.config.cjs')
 
-const redis = await startRedis()
-t.teardown(redis.close)
-
 // tap's process tracking puts its loaders into every child's NODE_OPTIONS; the build and PM2
 // (whose daemon and workers inherit the CLI's environment) must run without them
 const clean = (cmd: string, args: string[]): [string, string[]] => ['env', ['-u', 'NODE_OPTIONS', cmd, ...args]]
 
 // the ecosystem runs the compiled entry point, as in production
 await run(...clean('npm', ['run', 'build']), { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
+
+const redis = await startRedis()
+t.teardown(redis.close)
 
 const home = mkdtempSync(join(tmpdir(), 'sb-pm2-'))
 const port = await freePort()
