@@ -22,6 +22,7 @@ export function recordingClient (t: Test, opts: Partial<ClientOptions> & { url: 
     client.on(e, (data: unknown) => r.events.push({ event: e, data }))
   }
   client.on('error', (err) => r.errors.push(err))
+  client.socket.on('connect_error', (err) => r.events.push({ event: 'connect_error', data: err.message }))
   t.teardown(() => client.close())
   return r
 }
