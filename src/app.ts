@@ -25,6 +25,7 @@ import messageRoutes from '../routes/messages.js'
 import presenceRoutes from '../routes/presence.js'
 import receiptRoutes from '../routes/receipts.js'
 import userRoutes from '../routes/users.js'
+import asyncApiRoutes from '../routes/asyncapi.js'
 
 export interface AppOptions { config: Config }
 
@@ -69,4 +70,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(presenceRoutes, { prefix: '/v1' })
   await fastify.register(receiptRoutes, { prefix: '/v1' })
   await fastify.register(userRoutes, { prefix: '/v1' })
+  await fastify.register(asyncApiRoutes)
 }
