@@ -170,3 +170,20 @@ t.test('presence, typing (throttled) and receipts; long-polling and websocket cl
   await until(() => a.of('c5').length === 4, 30_000)
   t.ok(inOrderOnce(a.of('c5')))
 })
+
+t.test('a rate_limited handshake is retried after retryAfterMs', async (t) => {
+  const limited = await spawnServer(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('client-rl'), LOG_LEVEL: 'warn', ...unlimited, RATE_LIMIT_CONNECTIONS_PER_10S: '2' })
+  const raw = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'early' }) })
+  const raw2 = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'early2' }) })
+  await until(() => raw.client.connected && raw2.client.connected, 15_000)
+  const t0 = Date.now()
+  const r = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'late' }) })
+  let retryAfterMs = -1
+  r.client.socket.once('connect_error', (err) => { retryAfterMs = (err as Error & { data?: { retryAfterMs?: number } }).data?.retryAfterMs ?? -1 })
+  await until(() => r.client.connected, 30_000)
+  const retry = r.events.find(e => e.event === 'retry')?.data as { code: string, delayMs: number } | undefined
+  t.match(retry, { kind: 'connect', code: 'rate_limited' }, 'refused for rate first')
+  t.ok(retryAfterMs > 0 && (retry?.delayMs ?? 0) >= retryAfterMs, `waited retryAfterMs (${retryAfterMs} ms): ${retry?.delayMs} ms`)
+  t.ok(Date.now() - t0 >= (retry?.delayMs ?? 0), 'and connected after it')
+  t.equal(countOf(r, 'stopped'), 0)
+})
