@@ -1,7 +1,8 @@
 """
 A Socket.IO client nobody here wrote (Debian's python3-socketio 5.7), driven by the interop test:
 one JSON command per stdin line, one JSON answer per stdout line. Commands:
-  {"cmd": "connect", "url", "token"?, "transports", "namespace"?}  -> {"ok": true} | {"ok": false, "connect_error": data}
+  {"cmd": "connect", "url", "token"?, "transports", "namespace"?, "wait"?}
+      -> {"ok": true} | {"ok": false, "connect_error": data}   (a refusal returns after `wait` s)
   {"cmd": "call", "event", "data"}                                 -> {"ok": true, "ack": <answer>}
   {"cmd": "emit", "event", "data"}                                 -> {"ok": true}  (no ack callback)
   {"cmd": "events"}                                                -> {"ok": true, "events": [[event, [args...]], ...]}
@@ -42,7 +43,7 @@ def connect(c):
     sio.on("connect_error", on_connect_error, namespace=ns)
     auth = {"token": c["token"]} if c.get("token") else None
     try:
-        sio.connect(c["url"], auth=auth, transports=c["transports"], namespaces=[ns], wait_timeout=10)
+        sio.connect(c["url"], auth=auth, transports=c["transports"], namespaces=[ns], wait_timeout=c.get("wait", 10))
     except socketio.exceptions.ConnectionError as e:
         return {"ok": False, "connect_error": refusals[-1] if refusals else None, "error": str(e)}
     return {"ok": True, "transport": sio.transport()}

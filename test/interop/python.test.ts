@@ -46,8 +46,9 @@ if (!existsSync(PYTHON)) {
   for (const transport of ['websocket', 'polling'] as const) {
     t.test(`python-socketio over ${transport}`, async (t) => {
       const py = driver(t)
-      const connect = async (tok: string | undefined, namespace = '/'): Promise<any> =>
-        await py.cmd({ cmd: 'connect', url: server.url, token: tok, transports: [transport], namespace })
+      // python-socketio returns from a refused connect only after its wait_timeout
+      const connect = async (tok: string | undefined, namespace = '/', wait = 10): Promise<any> =>
+        await py.cmd({ cmd: 'connect', url: server.url, token: tok, transports: [transport], namespace, wait })
 
       // handshake refusals (SPEC §4)
       const refusals: Array<[string | undefined, string, string]> = [
@@ -57,7 +58,7 @@ if (!existsSync(PYTHON)) {
         [token({ sub: 'py' }), '/admin', 'forbidden']
       ]
       for (const [tok, ns, code] of refusals) {
-        const r = await connect(tok, ns)
+        const r = await connect(tok, ns, 3)
         t.equal(r.ok, false, `refused: ${code}`)
         // python-socketio hands over the packet as sent: message is the code, data { code, message }
         t.match(r.connect_error, { message: code, data: { code, message: String } }, `connect_error carries ${code}`)
