@@ -5,68 +5,16 @@
  * idempotent send retries. Runs in browsers and Node ≥ 20; its only runtime dependency is
  * socket.io-client. Connection handling lives here, room state in rooms.ts.
  */
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client'
+import { io, type Socket } from 'socket.io-client'
 import { Rooms, type CatchUp } from './rooms.js'
-import type {
-  AckOk, Message, MainEmitEvents, MainListenEvents, NotificationEvent, Payload, PresenceState,
-  ReceiptEvent, RoomPresenceEvent, TypingEvent
-} from './types.js'
-import { Backoff, Emitter, SwitchboardError, randomId, sleep, tokenExpiry } from './util.js'
+import type { AckOk, Message, MainEmitEvents, MainListenEvents, Payload, PresenceState } from './types.js'
+import type { ClientEvents, ClientOptions, Status, TokenSource } from './options.js'
+import { Backoff, Emitter, Gate, SwitchboardError, randomId, sleep, tokenExpiry } from './util.js'
 
 export * from './types.js'
+export type { ClientEvents, ClientOptions, Status, TokenSource } from './options.js'
 export { SwitchboardError, compareIds, type ClientErrorCode } from './util.js'
 export type { CatchUp, RoomState } from './rooms.js'
-
-export type TokenSource = string | (() => string | Promise<string>)
-
-export interface ClientOptions {
-  /** server origin, e.g. `https://chat.example.com` (one URL, typically behind a load balancer) */
-  url: string
-  /** a JWT, or an (async) provider called for the first connection and whenever a fresh one is due */
-  token: TokenSource
-  /** default: socket.io-client's (`polling` upgraded to `websocket`) */
-  transports?: Array<'websocket' | 'polling' | 'webtransport'>
-  /** answer timeout of every event, ms (default 5000) */
-  ackTimeoutMs?: number
-  /** how long `send` keeps retrying before it rejects, ms (default 30000) */
-  sendTimeoutMs?: number
-  /** reconnect backoff bounds, ms (default 500 … 30000), exponential with full jitter */
-  backoffMinMs?: number
-  backoffMaxMs?: number
-  /** at most one `typing: true` per room in this time, ms (default 2000) */
-  typingThrottleMs?: number
-  /** connect at once (default true); else call `connect()` */
-  autoConnect?: boolean
-  /** passed to socket.io-client's `io()` (path, extraHeaders, …) */
-  socketOptions?: Partial<ManagerOptions & SocketOptions>
-}
-
-export type Status = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'stopped'
-
-export interface ClientEvents {
-  /** a message of a joined room: each id once, in id order per room */
-  message: (m: Message) => void
-  status: (s: Status) => void
-  connected: (e: { recovered: boolean }) => void
-  disconnected: (e: { reason: string }) => void
-  /** a room was rejoined after a reconnect that was not recovered */
-  caughtUp: (e: CatchUp) => void
-  /** messages after `since` may be lost (SPEC §5 `recovered: false`) */
-  gap: (e: { roomId: string, since: string }) => void
-  typing: (e: TypingEvent) => void
-  receipt: (e: ReceiptEvent) => void
-  roomPresence: (e: RoomPresenceEvent) => void
-  presence: (e: PresenceState) => void
-  notification: (e: NotificationEvent) => void
-  tokenRefreshed: (e: { expiresAt: number }) => void
-  shutdown: (e: { reconnectInMs: number }) => void
-  /** the client will try again after `delayMs` (`kind` connect, send or join) */
-  retry: (e: { kind: 'connect' | 'send' | 'join', code: string, delayMs: number, attempt: number }) => void
-  /** something failed and will be retried (token provider, refresh, rejoin) */
-  error: (err: SwitchboardError) => void
-  /** the client gave up (unauthorized, forbidden, an expired fixed token, disconnected by the server) */
-  stopped: (err: SwitchboardError) => void
-}
 
 const FINAL_CODES = new Set(['unauthorized', 'forbidden'])
 const SEND_RETRY = new Set(['timeout', 'unavailable', 'rate_limited', 'not_in_room'])
@@ -89,7 +37,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #typingThrottleMs: number
   readonly #typingSent = new Map<string, number>()
   readonly #following = new Set<string>()
-  readonly #waiters = new Set<() => void>()
+  readonly #gate = new Gate()
 
   constructor (opts: ClientOptions) {
     super()
@@ -385,28 +333,15 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   #wake (): void {
-    for (const w of [...this.#waiters]) w()
-  }
-
-  async #until (ready: () => boolean, deadline: number): Promise<void> {
-    while (!ready()) {
-      if (this.#stopped) throw new SwitchboardError('closed', 'the client is stopped')
-      const left = deadline - Date.now()
-      if (left <= 0) throw new SwitchboardError('timeout', 'not connected in time')
-      await new Promise<void>((resolve) => {
-        const done = (): void => { clearTimeout(t); this.#waiters.delete(done); resolve() }
-        const t = setTimeout(done, Math.min(left, 1000))
-        this.#waiters.add(done)
-      })
-    }
+    this.#gate.open()
   }
 
   async #whenConnected (deadline: number): Promise<void> {
-    await this.#until(() => this.socket.connected, deadline)
+    await this.#gate.until(() => this.socket.connected, deadline, () => this.#stopped)
   }
 
   async #whenReady (roomId: string, deadline: number): Promise<void> {
-    await this.#until(() => this.socket.connected && (this.rooms.states.get(roomId)?.ready ?? true), deadline)
+    await this.#gate.until(() => this.socket.connected && (this.rooms.states.get(roomId)?.ready ?? true), deadline, () => this.#stopped)
   }
 }
 

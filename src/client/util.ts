@@ -98,3 +98,26 @@ export function tokenExpiry (token: string): number | undefined {
     return undefined
   }
 }
+
+/** Promises waiting for a condition, woken whenever the client's state changes (and every second). */
+export class Gate {
+  readonly #waiters = new Set<() => void>()
+
+  open (): void {
+    for (const w of [...this.#waiters]) w()
+  }
+
+  /** Resolves once `ready()`; rejects with `closed` once `stopped()`, `timeout` at `deadline`. */
+  async until (ready: () => boolean, deadline: number, stopped: () => boolean): Promise<void> {
+    while (!ready()) {
+      if (stopped()) throw new SwitchboardError('closed', 'the client is stopped')
+      const left = deadline - Date.now()
+      if (left <= 0) throw new SwitchboardError('timeout', 'not connected in time')
+      await new Promise<void>((resolve) => {
+        const done = (): void => { clearTimeout(t); this.#waiters.delete(done); resolve() }
+        const t = setTimeout(done, Math.min(left, 1000))
+        this.#waiters.add(done)
+      })
+    }
+  }
+}

@@ -2,8 +2,7 @@
  * `switchboard/client` (SPEC §9) against a real server process on Redis, reached through a TCP
  * balancer the tests can take offline: catch-up after an outage (pages on, merges, dedupes,
  * in order), `recovered: false` as a gap event, a send whose ack was lost retried into one
- * message, token refresh on `auth:expiring` and on `token_expired`, a failing token provider,
- * stopping on `unauthorized`, and presence/typing/receipts over long-polling.
+ * message, and presence/typing/receipts over long-polling. Tokens and refusals: auth.test.ts.
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -12,7 +11,7 @@ import { spawnServer } from '../helpers/proc.js'
 import { startBalancer } from '../helpers/balancer.js'
 import { until, sleep } from '../helpers/net.js'
 import { http } from '../helpers/app.js'
-import { token, TEST_SECRET } from '../helpers/tokens.js'
+import { token } from '../helpers/tokens.js'
 import { createKeys } from '../../src/stores/keys.js'
 import { countOf, inOrderOnce, post, recordingClient, unlimited } from './helpers.js'
 
@@ -83,61 +82,6 @@ t.test('a send whose ack was lost is retried with the same clientMsgId: one mess
   t.equal(r.of('c3').length, 1, 'delivered once')
 })
 
-t.test('auth:expiring is answered with auth:refresh: same connection past the old exp, no gap', async (t) => {
-  let calls = 0
-  // the first token expires in 4 s (inside the 60 s warning window: auth:expiring comes at once)
-  const provider = async (): Promise<string> => token({ sub: 'carol' }, { ttlS: calls++ === 0 ? 4 : 3600 })
-  const r = recordingClient(t, { url: lb.url, transports: ['websocket'], token: provider })
-  await r.client.join('c4')
-  const id = r.client.socket.id
-  await until(() => countOf(r, 'tokenRefreshed') === 1, 10_000)
-  await post(server.url, 'c4', 2)
-  await sleep(5000) // past the first token's exp
-  await post(server.url, 'c4', 2, 'late')
-  await until(() => r.of('c4').length === 4, 10_000)
-  t.equal(r.client.socket.id, id, 'the same socket')
-  t.equal(countOf(r, 'disconnected'), 0, 'never disconnected')
-  t.equal(calls, 2)
-  t.ok(inOrderOnce(r.of('c4')))
-})
-
-t.test('a token_expired handshake is retried with a fresh token', async (t) => {
-  let calls = 0
-  const provider = async (): Promise<string> => calls++ === 0
-    ? token({ sub: 'dave', exp: Math.floor(Date.now() / 1000) - 10 })
-    : token({ sub: 'dave' })
-  const r = recordingClient(t, { url: lb.url, transports: ['websocket'], token: provider })
-  await until(() => r.client.connected, 10_000)
-  t.equal(calls, 2)
-  t.match(r.events.find(e => e.event === 'retry')?.data, { kind: 'connect', code: 'token_expired' })
-})
-
-t.test('a failing token provider: an error event per failure, backoff, then connected', async (t) => {
-  const at: number[] = []
-  const provider = async (): Promise<string> => {
-    at.push(Date.now())
-    if (at.length <= 3) throw new Error('identity provider down')
-    return token({ sub: 'erin' })
-  }
-  const r = recordingClient(t, { url: lb.url, transports: ['websocket'], token: provider, backoffMinMs: 200 })
-  await until(() => r.client.connected, 15_000)
-  t.equal(at.length, 4, 'no tight loop: one call per attempt')
-  t.equal(r.errors.filter(e => e.code === 'token_provider_failed').length, 3)
-  for (let i = 1; i < at.length; i++) t.ok(at[i] - at[i - 1] >= 190, `waited before attempt ${i + 1}`)
-})
-
-t.test('unauthorized stops the client and says why', async (t) => {
-  const r = recordingClient(t, { url: lb.url, transports: ['websocket'], token: token({ sub: 'mallory' }, { secret: TEST_SECRET + 'x' }) })
-  let refusals = 0
-  r.client.socket.on('connect_error', () => { refusals++ })
-  await until(() => countOf(r, 'stopped') === 1, 10_000)
-  t.match(r.events.find(e => e.event === 'stopped')?.data, { code: 'unauthorized' })
-  t.equal(r.client.status, 'stopped')
-  await sleep(1000)
-  t.equal(refusals, 1, 'no further attempts')
-  await t.rejects(r.client.send('x', 'y', { timeoutMs: 500 }), { code: 'closed' })
-})
-
 t.test('presence, typing (throttled) and receipts; long-polling and websocket clients', async (t) => {
   const b = recordingClient(t, { url: lb.url, transports: ['websocket'], token: token({ sub: 'grace' }) })
   await b.client.join('c5')
@@ -169,21 +113,4 @@ t.test('presence, typing (throttled) and receipts; long-polling and websocket cl
   lb.online()
   await until(() => a.of('c5').length === 4, 30_000)
   t.ok(inOrderOnce(a.of('c5')))
-})
-
-t.test('a rate_limited handshake is retried after retryAfterMs', async (t) => {
-  const limited = await spawnServer(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('client-rl'), LOG_LEVEL: 'warn', ...unlimited, RATE_LIMIT_CONNECTIONS_PER_10S: '2' })
-  const raw = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'early' }) })
-  const raw2 = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'early2' }) })
-  await until(() => raw.client.connected && raw2.client.connected, 15_000)
-  const t0 = Date.now()
-  const r = recordingClient(t, { url: limited.url, transports: ['websocket'], token: token({ sub: 'late' }) })
-  let retryAfterMs = -1
-  r.client.socket.once('connect_error', (err) => { retryAfterMs = (err as Error & { data?: { retryAfterMs?: number } }).data?.retryAfterMs ?? -1 })
-  await until(() => r.client.connected, 30_000)
-  const retry = r.events.find(e => e.event === 'retry')?.data as { code: string, delayMs: number } | undefined
-  t.match(retry, { kind: 'connect', code: 'rate_limited' }, 'refused for rate first')
-  t.ok(retryAfterMs > 0 && (retry?.delayMs ?? 0) >= retryAfterMs, `waited retryAfterMs (${retryAfterMs} ms): ${retry?.delayMs} ms`)
-  t.ok(Date.now() - t0 >= (retry?.delayMs ?? 0), 'and connected after it')
-  t.equal(countOf(r, 'stopped'), 0)
 })

@@ -35,14 +35,18 @@ if (!existsSync(CHROMIUM)) {
   })
   t.teardown(async () => await browser.close())
 
+  // JWT_SECRET unset: the development secret, so /demo/token signs users in
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('demo'), JWT_SECRET: undefined, LOG_LEVEL: 'warn', ...unlimited }
+  const [a, b] = await Promise.all([spawnServer(t, env), spawnServer(t, env)])
+
   for (const transport of ['websocket', 'polling'] as const) {
     t.test(`two pages, two instances (${transport})`, async (t) => {
-      // JWT_SECRET unset: the development secret, so /demo/token signs users in
-      const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('demo'), JWT_SECRET: undefined, LOG_LEVEL: 'warn', ...unlimited }
-      const [a, b] = await Promise.all([spawnServer(t, env), spawnServer(t, env)])
-      const net = await startBalancer(t, [a]) // alice's network
+      const [alice, bob] = transport === 'websocket' ? ['alice', 'bob'] : ['carol', 'dave']
+      const lobby = `lobby-${transport}`
+      const archive = `archive-${transport}`
+      const net = await startBalancer(t, [a]) // the first page's network
       const svc = token({ sub: 'svc', role: 'service' }, { secret: DEV_JWT_SECRET })
-      for (let i = 0; i < 25; i++) await http(`${b.url}/v1/rooms/archive/messages`, { token: svc, body: { text: `old ${i}` } })
+      for (let i = 0; i < 25; i++) await http(`${b.url}/v1/rooms/${archive}/messages`, { token: svc, body: { text: `old ${i}` } })
 
       const open = async (base: string, name: string): Promise<Page> => {
         const page = await (await browser.newContext()).newPage()
@@ -51,9 +55,9 @@ if (!existsSync(CHROMIUM)) {
         await page.fill('#name', name)
         await page.click('#signin button')
         await page.waitForSelector('#status[data-kind=connected]', WAIT)
-        await page.fill('#room', 'lobby')
+        await page.fill('#room', lobby)
         await page.click('#join button')
-        await page.waitForSelector('.tab.on[data-room=lobby]', WAIT)
+        await page.waitForSelector(`.tab.on[data-room=${lobby}]`, WAIT)
         return page
       }
       const say = async (page: Page, text: string): Promise<void> => {
@@ -63,51 +67,51 @@ if (!existsSync(CHROMIUM)) {
       const texts = async (page: Page): Promise<string[]> => await page.$$eval('#messages li', els => els.map(e => (e.childNodes[1]?.textContent ?? '').trim()))
       const ids = async (page: Page): Promise<string[]> => await page.$$eval('#messages li', els => els.map(e => e.getAttribute('data-id') ?? ''))
 
-      const alice = await open(net.url, 'alice')
-      const bob = await open(b.url, 'bob')
+      const pa = await open(net.url, alice)
+      const pb = await open(b.url, bob)
 
-      await say(alice, 'hello from alice')
-      await bob.waitForSelector('#messages li:has-text("hello from alice")', WAIT)
-      await say(bob, 'hi alice')
-      await alice.waitForSelector('#messages li:has-text("hi alice")', WAIT)
-      await alice.waitForSelector('.member[data-user=bob][data-status=online]', WAIT)
-      await bob.waitForSelector('.member[data-user=alice][data-status=online]', WAIT)
-      await bob.fill('#text', 'typing…')
-      await bob.type('#text', '!')
-      await alice.waitForSelector('#typing:has-text("bob typing")', WAIT)
-      await bob.fill('#text', '')
-      await bob.waitForSelector('#messages li:has-text("hi alice") .seen:has-text("alice")', WAIT)
+      await say(pa, `hello from ${alice}`)
+      await pb.waitForSelector(`#messages li:has-text("hello from ${alice}")`, WAIT)
+      await say(pb, `hi ${alice}`)
+      await pa.waitForSelector(`#messages li:has-text("hi ${alice}")`, WAIT)
+      await pa.waitForSelector(`.member[data-user=${bob}][data-status=online]`, WAIT)
+      await pb.waitForSelector(`.member[data-user=${alice}][data-status=online]`, WAIT)
+      await pb.fill('#text', 'typing…')
+      await pb.type('#text', '!')
+      await pa.waitForSelector(`#typing:has-text("${bob} typing")`, WAIT)
+      await pb.fill('#text', '')
+      await pb.waitForSelector(`#messages li:has-text("hi ${alice}") .seen:has-text("${alice}")`, WAIT)
       t.pass('messages both ways, presence dots, typing, read receipts')
-      await alice.screenshot({ path: `${SHOTS}${transport}-alice.png` })
-      await bob.screenshot({ path: `${SHOTS}${transport}-bob.png` })
+      await pa.screenshot({ path: `${SHOTS}${transport}-pa.png` })
+      await pb.screenshot({ path: `${SHOTS}${transport}-pb.png` })
 
-      // alice's network goes; bob keeps talking
+      // the first page's network goes; the other keeps talking
       net.offline()
-      await alice.waitForSelector('#status[data-kind=reconnecting]', WAIT)
+      await pa.waitForSelector('#status[data-kind=reconnecting]', WAIT)
       for (let i = 1; i <= 5; i++) {
-        await say(bob, `while you were away ${i}`)
-        await bob.waitForSelector(`#messages li:has-text("while you were away ${i}")`, WAIT)
+        await say(pb, `while you were away ${i}`)
+        await pb.waitForSelector(`#messages li:has-text("while you were away ${i}")`, WAIT)
       }
-      await alice.screenshot({ path: `${SHOTS}${transport}-alice-offline.png` })
+      await pa.screenshot({ path: `${SHOTS}${transport}-alice-offline.png` })
       net.online()
-      await alice.waitForSelector('#status[data-kind=caught-up]', WAIT)
-      await alice.waitForSelector('#messages li:has-text("while you were away 5")', WAIT)
-      t.match(await alice.textContent('#status'), /caught up 5 messages in #lobby/)
-      const seen = await ids(alice)
+      await pa.waitForSelector('#status[data-kind=caught-up]', WAIT)
+      await pa.waitForSelector('#messages li:has-text("while you were away 5")', WAIT)
+      t.match(await pa.textContent('#status'), new RegExp(`caught up 5 messages in #${lobby}`))
+      const seen = await ids(pa)
       t.equal(new Set(seen).size, seen.length, 'no duplicate')
-      t.same(await texts(alice), await texts(bob), 'the same messages, in the same order, on both pages')
-      t.same(await texts(alice), ['hello from alice', 'hi alice', ...[1, 2, 3, 4, 5].map(i => `while you were away ${i}`)])
-      await alice.screenshot({ path: `${SHOTS}${transport}-alice-back.png` })
+      t.same(await texts(pa), await texts(pb), 'the same messages, in the same order, on both pages')
+      t.same(await texts(pa), [`hello from ${alice}`, `hi ${alice}`, ...[1, 2, 3, 4, 5].map(i => `while you were away ${i}`)])
+      await pa.screenshot({ path: `${SHOTS}${transport}-alice-back.png` })
 
       // history paging
-      await alice.fill('#room', 'archive')
-      await alice.click('#join button')
-      await alice.waitForSelector('#messages li:has-text("old 24")', WAIT)
-      t.equal((await texts(alice)).length, 20, 'the newest 20 first')
-      await alice.click('#older')
-      await alice.waitForSelector('#messages li:has-text("old 0")', WAIT)
-      t.same(await texts(alice), Array.from({ length: 25 }, (_, i) => `old ${i}`), 'older pages on demand')
-      await alice.screenshot({ path: `${SHOTS}${transport}-alice-archive.png` })
+      await pa.fill('#room', archive)
+      await pa.click('#join button')
+      await pa.waitForSelector('#messages li:has-text("old 24")', WAIT)
+      t.equal((await texts(pa)).length, 20, 'the newest 20 first')
+      await pa.click('#older')
+      await pa.waitForSelector('#messages li:has-text("old 0")', WAIT)
+      t.same(await texts(pa), Array.from({ length: 25 }, (_, i) => `old ${i}`), 'older pages on demand')
+      await pa.screenshot({ path: `${SHOTS}${transport}-alice-archive.png` })
     })
   }
 }
