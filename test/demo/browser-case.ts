@@ -3,8 +3,9 @@
  * installs it): two pages on two instances that share one Redis — messages both ways, presence
  * dots, typing, read receipts, history paging — then one page loses its network (its instance is
  * reached through a TCP balancer the test takes offline), messages are sent meanwhile, and when
- * it is back it shows them all, in order, each once. Over websocket and over long-polling.
- * Screenshots go to `.artifacts/demo/` (git-ignored).
+ * it is back it shows them all, in order, each once. One transport per test file
+ * (browser-websocket, browser-polling), so each stays short. Screenshots go to
+ * `.artifacts/demo/` (git-ignored).
  */
 import t from 'tap'
 import { existsSync } from 'node:fs'
@@ -23,23 +24,23 @@ const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = fileURLToPath(new URL('../../.artifacts/demo/', import.meta.url))
 const WAIT = { timeout: 30_000 }
 
-if (!existsSync(CHROMIUM)) {
-  t.plan(0, `no ${CHROMIUM}: .ci/run installs Debian's chromium package`)
-} else {
-  const redis = await startRedis()
-  t.teardown(redis.close)
-  await mkdir(SHOTS, { recursive: true })
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(async () => await browser.close())
+export async function browserCase (transport: 'websocket' | 'polling'): Promise<void> {
+  if (!existsSync(CHROMIUM)) {
+    t.plan(0, `no ${CHROMIUM}: .ci/run installs Debian's chromium package`)
+  } else {
+    const redis = await startRedis()
+    t.teardown(redis.close)
+    await mkdir(SHOTS, { recursive: true })
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+    })
+    t.teardown(async () => await browser.close())
 
-  // JWT_SECRET unset: the development secret, so /demo/token signs users in
-  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('demo'), JWT_SECRET: undefined, LOG_LEVEL: 'warn', ...unlimited }
-  const [a, b] = await Promise.all([spawnServer(t, env), spawnServer(t, env)])
+    // JWT_SECRET unset: the development secret, so /demo/token signs users in
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('demo'), JWT_SECRET: undefined, LOG_LEVEL: 'warn', ...unlimited }
+    const [a, b] = await Promise.all([spawnServer(t, env), spawnServer(t, env)])
 
-  for (const transport of ['websocket', 'polling'] as const) {
     t.test(`two pages, two instances (${transport})`, async (t) => {
       const [alice, bob] = transport === 'websocket' ? ['alice', 'bob'] : ['carol', 'dave']
       const lobby = `lobby-${transport}`
