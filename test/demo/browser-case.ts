@@ -83,8 +83,8 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       await pb.fill('#text', '')
       await pb.waitForSelector(`#messages li:has-text("hi ${alice}") .seen:has-text("${alice}")`, WAIT)
       t.pass('messages both ways, presence dots, typing, read receipts')
-      await pa.screenshot({ path: `${SHOTS}${transport}-pa.png` })
-      await pb.screenshot({ path: `${SHOTS}${transport}-pb.png` })
+      await pa.screenshot({ path: `${SHOTS}${transport}-first-page.png` })
+      await pb.screenshot({ path: `${SHOTS}${transport}-second-page.png` })
 
       // the first page's network goes; the other keeps talking
       net.offline()
