@@ -7,7 +7,7 @@ import { docsCsp } from './security-headers.js'
 export default fp(async (fastify) => {
   await fastify.register(swagger, {
     openapi: {
-      info: { title: 'Switchboard', version: '0.1.0', description: 'Realtime API: message history and presence over REST; see the README for the Socket.IO API.' },
+      info: { title: 'Switchboard', version: '0.1.0', description: 'Realtime API: message history and presence over REST. The Socket.IO API is described by the AsyncAPI document at [/docs/asyncapi.json](/docs/asyncapi.json).' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }]
     }

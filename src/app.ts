@@ -29,6 +29,8 @@ import messageRoutes from '../routes/messages.js'
 import presenceRoutes from '../routes/presence.js'
 import receiptRoutes from '../routes/receipts.js'
 import userRoutes from '../routes/users.js'
+import asyncApiRoutes from '../routes/asyncapi.js'
+import demoRoutes from '../routes/demo.js'
 
 export interface AppOptions { config: Config }
 
@@ -87,4 +89,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(presenceRoutes, { prefix: '/v1' })
   await fastify.register(receiptRoutes, { prefix: '/v1' })
   await fastify.register(userRoutes, { prefix: '/v1' })
+  await fastify.register(asyncApiRoutes)
+  await fastify.register(demoRoutes)
 }
