@@ -84,7 +84,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
 
     ['message:send', define('message:send', check.send, async (socket, payload) => {
       assertMember(socket, payload.roomId, assertAccess, 'sending to it')
-      const { message } = await messages.send(socket.data.principal, payload)
+      const { message } = await messages.send(socket.data.principal, payload, 'socket')
       return { message }
     })],
 
