@@ -166,6 +166,7 @@ export default fp(async (fastify) => {
 
   fastify.addHook('preClose', async () => {
     fastify.lifecycle.draining = true
+    log.info({ connections: io.engine.clientsCount, graceMs: c.SHUTDOWN_GRACE_MS }, 'draining: closing sockets in batches')
     const r = await drainSockets(io, c.SHUTDOWN_GRACE_MS)
     log.info(r, 'sockets drained')
     for (const step of realtime.onDrained) {
