@@ -35,9 +35,9 @@ export interface SessionGuardOptions {
   onRecovery?: (recovered: boolean) => void
 }
 
-function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Principal | undefined {
+async function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Promise<Principal | undefined> {
   try {
-    return authenticate(handshakeToken(auth, client.request.headers))
+    return await authenticate(handshakeToken(auth, client.request.headers))
   } catch {
     return undefined
   }
@@ -51,7 +51,7 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
     const { pid, offset, ...rest } = auth ?? {}
     const asked = opts.recovery && typeof pid === 'string' && typeof offset === 'string'
     if (asked) {
-      const principal = principalOf(opts.authenticate, auth, client)
+      const principal = await principalOf(opts.authenticate, auth, client)
       if (principal !== undefined) {
         let session: Session | null = null
         try {

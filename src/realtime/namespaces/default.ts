@@ -100,7 +100,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
     })],
 
     ['auth:refresh', define('auth:refresh', check.refresh, async (socket, { token }) => {
-      const next = authenticate(token)
+      const next = await authenticate(token)
       const current = socket.data.principal
       if (next.sub !== current.sub) throw appError('forbidden', 'a refreshed token must be for the same sub')
       socket.data.principal = next
