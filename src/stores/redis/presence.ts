@@ -399,7 +399,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async sweep (): Promise<SweepResult> {
     const k = this.#k
-    const result: SweepResult = { instances: [], edges: 0, connections: 0 }
+    const result: SweepResult = { instances: [], edges: 0 }
     const before = this.#swept
     try {
       const dead = (await this.#s.sbInstanceDead(k.instances, DEAD_PER_SWEEP + 1)).filter(id => id !== this.instanceId)
@@ -419,7 +419,7 @@ export class RedisPresenceStore implements PresenceStore {
         }
         result.instances.push(id)
       }
-      result.connections = this.#swept - before
+      if (this.#swept > before) result.connections = this.#swept - before
       return result
     } catch (err) {
       throw storeError(err)
