@@ -6,6 +6,8 @@
  */
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
+import { createVerifier } from 'fast-jwt'
+import { JwksKeys } from '../src/domain/jwks.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { appError } from '../src/errors.js'
 import { bearerToken, createAuthenticator, type Authenticate, type Principal, type Role } from '../src/domain/principal.js'
@@ -13,8 +15,8 @@ import { bearerToken, createAuthenticator, type Authenticate, type Principal, ty
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: Authenticate
-    /** the principal of the request's bearer token, verified once per request (the REST rate limiter asks before requireAuth); throws like requireAuth */
-    authenticateRequest: (request: FastifyRequest) => Principal
+    /** the principal of the request's bearer token, verified once per request (the REST rate limiter asks before requireAuth); rejects like requireAuth */
+    authenticateRequest: (request: FastifyRequest) => Promise<Principal>
     /** onRequest hook: requires a valid bearer token and sets `request.principal` (before validation, so an anonymous caller gets 401, not 400) */
     requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** onRequest hook factory: requires one of the roles (after requireAuth) */
@@ -34,42 +36,55 @@ export default fp(async (fastify) => {
     ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
     ...(c.JWT_AUDIENCE !== undefined && { allowedAud: c.JWT_AUDIENCE })
   }
-  if (c.JWT_PUBLIC_KEY !== undefined) {
-    await fastify.register(fastifyJwt, { secret: { public: c.JWT_PUBLIC_KEY }, verify })
+  let verifyToken: (token: string) => unknown
+  if (c.JWT_JWKS_URL !== undefined) {
+    // SPEC §2 JWT_JWKS_URL: the key is the provider's, chosen by the token's kid
+    const log = fastify.log.child({ component: 'jwks' })
+    const jwks = new JwksKeys({ url: c.JWT_JWKS_URL, onError: (err) => log.warn({ err: { message: (err as Error).message } }, 'JWKS fetch failed') })
+    const verifier = createVerifier({
+      key: async (decoded: { header: { kid?: unknown, alg?: unknown } }) => await jwks.key(decoded.header),
+      algorithms: c.jwtAlgorithms as never,
+      requiredClaims: verify.requiredClaims,
+      ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
+      ...(c.JWT_AUDIENCE !== undefined && { allowedAud: c.JWT_AUDIENCE })
+    })
+    verifyToken = async (token) => await verifier(token)
+    // not awaited: an endpoint that is down at start leaves authentication answering unavailable
+    jwks.refresh().then(() => { if (jwks.ready) log.info({ url: c.JWT_JWKS_URL }, 'JWKS key set fetched') }, () => {})
   } else {
-    await fastify.register(fastifyJwt, { secret: c.JWT_SECRET as string, sign: { algorithm: 'HS256' }, verify })
+    if (c.JWT_PUBLIC_KEY !== undefined) {
+      await fastify.register(fastifyJwt, { secret: { public: c.JWT_PUBLIC_KEY }, verify })
+    } else {
+      await fastify.register(fastifyJwt, { secret: c.JWT_SECRET as string, sign: { algorithm: 'HS256' }, verify })
+    }
+    verifyToken = (token) => fastify.jwt.verify(token)
   }
   if (c.usingDevSecret) {
     fastify.log.warn('!!! NO JWT_SECRET OR JWT_PUBLIC_KEY SET: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Never run like this in production. !!!')
   }
 
-  const authenticate = createAuthenticator((token) => fastify.jwt.verify(token), { maxTtlS: c.JWT_MAX_TTL_S })
+  const authenticate = createAuthenticator(verifyToken, { maxTtlS: c.JWT_MAX_TTL_S })
   fastify.decorate('authenticate', authenticate)
   fastify.decorateRequest('principal', null)
 
   // the outcome (principal or error) is kept per request, so a token is verified only once
-  const verified = new WeakMap<FastifyRequest, Principal | Error>()
-  fastify.decorate('authenticateRequest', (request: FastifyRequest): Principal => {
+  const verified = new WeakMap<FastifyRequest, Promise<Principal>>()
+  fastify.decorate('authenticateRequest', async (request: FastifyRequest): Promise<Principal> => {
     let outcome = verified.get(request)
     if (outcome === undefined) {
       const header = request.headers.authorization
       const token = bearerToken(header)
-      try {
-        if (token === undefined) {
-          throw appError('unauthorized', header === undefined ? 'missing bearer token' : 'malformed Authorization header')
-        }
-        outcome = authenticate(token)
-      } catch (err) {
-        outcome = err as Error
-      }
+      outcome = token === undefined
+        ? Promise.reject(appError('unauthorized', header === undefined ? 'missing bearer token' : 'malformed Authorization header'))
+        : authenticate(token)
+      outcome.catch(() => {})
       verified.set(request, outcome)
     }
-    if (outcome instanceof Error) throw outcome
-    return outcome
+    return await outcome
   })
 
   fastify.decorate('requireAuth', async (request: FastifyRequest) => {
-    request.principal = fastify.authenticateRequest(request)
+    request.principal = await fastify.authenticateRequest(request)
   })
 
   fastify.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest) => {

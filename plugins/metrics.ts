@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest, RouteOptions } from 'fastify'
 import { appError } from '../src/errors.js'
 import { bearerToken } from '../src/domain/principal.js'
+import { createSocketFamilies, type SocketFamilies } from '../src/metrics/families.js'
 
 // fastify-metrics is CommonJS with an esModule default: under Node's ESM loader the default
 // import is the whole exports object
@@ -25,8 +26,12 @@ export type RateLimitKind = 'http' | 'send' | 'event' | 'connection'
 /** Switchboard's own instruments; the plugins that see the events increment them. */
 export interface AppMetrics {
   registry: Registry
-  /** messages accepted on this instance, socket and REST (a repeated clientMsgId is not counted) */
-  messagesSent: Counter
+  /** the contract's socket-side families (src/metrics/families.ts); `messagesSent` is among them */
+  socket: SocketFamilies
+  /** messages accepted on this instance (a repeated clientMsgId is not counted): slots by transport */
+  messagesSent: { socket: () => void, rest: () => void }
+  /** read at scrape time; set by the plugins that own them (presence, redis) */
+  sources: MetricSources
   /** refusals for rate, by limit */
   rateLimited: Counter<'kind'>
   /** connections disconnected for being far over a limit (SPEC §7: 10× for 10 s) */
@@ -37,11 +42,20 @@ export interface AppMetrics {
   slowConsumerDisconnects: Counter
 }
 
+/** Values the gauges read at scrape time, each bounded by the plugin that provides it. */
+export interface MetricSources {
+  /** users online across all instances (SPEC §6 switchboard_presence_online_users) */
+  onlineUsers?: () => Promise<number>
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     appMetrics: AppMetrics
   }
 }
+
+/** the `route` label of every request that matches no route (never its raw URL) */
+export const UNMATCHED_ROUTE = '__unmatched__'
 
 const RATE_LIMIT_KINDS: RateLimitKind[] = ['http', 'send', 'event', 'connection']
 
@@ -49,9 +63,13 @@ export default fp(async (fastify) => {
   const c = fastify.config
   const registry = new Registry()
 
+  const socket = createSocketFamilies(registry)
+  const sent = { socket: socket.messagesSent.slot({ transport: 'socket' }), rest: socket.messagesSent.slot({ transport: 'rest' }) }
   const appMetrics: AppMetrics = {
     registry,
-    messagesSent: new Counter({ name: 'switchboard_messages_sent_total', help: 'Messages accepted on this instance (socket and REST)', registers: [registry] }),
+    socket,
+    messagesSent: { socket: () => socket.messagesSent.inc(sent.socket), rest: () => socket.messagesSent.inc(sent.rest) },
+    sources: {},
     rateLimited: new Counter({ name: 'switchboard_rate_limited_total', help: 'Requests, events and connections refused for rate, by limit', labelNames: ['kind'], registers: [registry] }),
     rateLimitDisconnects: new Counter({ name: 'switchboard_rate_limit_disconnects_total', help: 'Connections disconnected for being far over a rate limit (10x for 10 s)', registers: [registry] }),
     oversizedFrames: new Counter({ name: 'switchboard_oversized_frames_total', help: 'Connections closed for a frame over MAX_FRAME_BYTES', registers: [registry] }),
@@ -65,9 +83,49 @@ export default fp(async (fastify) => {
   // eslint-disable-next-line no-new
   new Gauge({
     name: 'switchboard_socket_connections',
-    help: 'Client connections (Socket.IO transports) open on this instance',
+    help: 'Client connections open on this instance, by transport',
+    labelNames: ['transport'],
     registers: [registry],
-    collect () { this.set(io()?.engine.clientsCount ?? 0) }
+    collect () {
+      let websocket = 0
+      let polling = 0
+      const clients = (io()?.engine as unknown as { clients?: Record<string, { transport: { name: string } }> } | undefined)?.clients ?? {}
+      for (const id in clients) {
+        if (clients[id].transport.name === 'polling') polling++
+        else websocket++
+      }
+      this.set({ transport: 'websocket' }, websocket)
+      this.set({ transport: 'polling' }, polling)
+    }
+  })
+  let lastOnline = 0
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_presence_online_users',
+    help: 'Users online across all instances',
+    registers: [registry],
+    async collect () {
+      // the last value stays when the store cannot answer (Redis away): redis_up tells that
+      const read = appMetrics.sources.onlineUsers
+      if (read !== undefined) this.set(lastOnline = await read().catch(() => lastOnline))
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_redis_up',
+    help: '1 while this instance\'s Redis answers the readiness PING (within 1 s), else 0; 1 without Redis',
+    registers: [registry],
+    async collect () {
+      const redis = fastify.hasDecorator('redis') ? fastify.redis : null
+      this.set(redis === null || await redis.probe() ? 1 : 0)
+    }
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_draining',
+    help: '1 while this instance drains (SIGTERM received), else 0',
+    registers: [registry],
+    collect () { this.set(fastify.lifecycle.draining ? 1 : 0) }
   })
   // eslint-disable-next-line no-new
   new Gauge({
@@ -91,6 +149,9 @@ export default fp(async (fastify) => {
     routeMetrics: {
       enabled: true,
       routeBlacklist: ['/metrics'],
+      // requests that match no route are counted too, under one route value (SPEC §6)
+      registeredRoutesOnly: false,
+      invalidRouteGroup: UNMATCHED_ROUTE,
       overrides: {
         histogram: { registers: [registry] },
         summary: { registers: [registry] }
@@ -107,7 +168,7 @@ export default fp(async (fastify) => {
   })
 
   fastify.decorate('appMetrics', appMetrics)
-}, { name: 'metrics', dependencies: ['config'], fastify: '5.x' })
+}, { name: 'metrics', dependencies: ['config', 'lifecycle'], fastify: '5.x' })
 
 function digest (value: string): Buffer {
   return createHash('sha256').update(value).digest()

@@ -39,7 +39,8 @@ export default fp(async (fastify) => {
   const store: PresenceStore = redis === null
     ? new MemoryPresenceStore({ instanceId: c.instanceId, ttlMs: c.PRESENCE_TTL_MS })
     : new RedisPresenceStore({ client: redis.client, subscriber: redis.subscriber, keys: fastify.stores.keys, instanceId: c.instanceId, ttlMs: c.PRESENCE_TTL_MS })
-  const tracker = new PresenceTracker({ store, log, startedAt: fastify.lifecycle.startedAt })
+  const swept = fastify.appMetrics.socket.sweptConnections
+  const tracker = new PresenceTracker({ store, log, startedAt: fastify.lifecycle.startedAt, onSwept: (r) => swept.inc(swept.slot(), r.connections ?? 0) })
   const service = createPresenceService({
     store,
     tracker,
@@ -84,4 +85,4 @@ export default fp(async (fastify) => {
   })
 
   fastify.decorate('presence', { store, tracker, service })
-}, { name: 'presence', dependencies: ['config', 'lifecycle', 'redis', 'stores', 'services', 'realtime'], fastify: '5.x' })
+}, { name: 'presence', dependencies: ['config', 'lifecycle', 'redis', 'stores', 'metrics', 'services', 'realtime'], fastify: '5.x' })

@@ -73,9 +73,9 @@ export default fp(async (fastify) => {
       ...(redis !== null && { redis: redis.client }),
       nameSpace: keys.httpRateLimit,
       skipOnError: true,
-      keyGenerator: (request: FastifyRequest) => {
+      keyGenerator: async (request: FastifyRequest) => {
         try {
-          return `u:${fastify.authenticateRequest(request).sub}`
+          return `u:${(await fastify.authenticateRequest(request)).sub}`
         } catch {
           return `ip:${rateLimit.normalizeIP(fastify.clientAddress(request.raw.socket.remoteAddress, request.headers['x-forwarded-for']))}`
         }

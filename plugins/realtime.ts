@@ -14,6 +14,7 @@ import { drainSockets } from '../src/realtime/drain.js'
 import { guardSessions } from '../src/realtime/sessions.js'
 import { drainAdmission, closeWhileDraining, closeIfDraining } from '../src/realtime/admission.js'
 import type { AppNamespace, AppSocket } from '../src/realtime/types.js'
+import { eventInstrument } from '../src/metrics/families.js'
 
 type Middleware = (socket: AppSocket, next: (err?: Error) => void) => void
 
@@ -60,7 +61,8 @@ export default fp(async (fastify) => {
   // onRateLimited when it is one for rate
   const define = createHandlers(log, {
     guard: (socket, event) => { for (const g of guards) g(socket, event) },
-    onError: rateLimited
+    onError: rateLimited,
+    instrument: (event) => eventInstrument(fastify.appMetrics.socket, event)
   })
   const preAuth: Realtime['preAuth'] = []
   const runPreAuth = (socket: AppSocket, next: (err?: Error) => void): void => {
@@ -78,7 +80,10 @@ export default fp(async (fastify) => {
   const nsp = io.of('/') as AppNamespace
   const admin = io.of('/admin') as AppNamespace
   // a session is restored only for its own principal; socket ids are never room ids
-  for (const ns of [nsp, admin]) guardSessions(ns, { authenticate: fastify.authenticate, recovery: io._opts.connectionStateRecovery !== undefined })
+  const { recoveries, handshakes } = fastify.appMetrics.socket
+  const recoverySlots = { true: recoveries.slot({ result: 'recovered' }), false: recoveries.slot({ result: 'not_recovered' }) }
+  const onRecovery = (recovered: boolean): void => recoveries.inc(recovered ? recoverySlots.true : recoverySlots.false)
+  for (const ns of [nsp, admin]) guardSessions(ns, { authenticate: fastify.authenticate, recovery: io._opts.connectionStateRecovery !== undefined, onRecovery })
   // the client address (TRUST_PROXY), before the per-IP limit and the logs need it
   const setAddress = (socket: AppSocket, next: (err?: Error) => void): void => {
     socket.data.ip = fastify.clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'])
@@ -88,10 +93,16 @@ export default fp(async (fastify) => {
     ns.use(closeWhileDraining(isDraining))
     ns.use(setAddress)
   }
-  // one log line per refused handshake: its code and the client address, never the token
+  // one log line per refused handshake: its code and the client address, never the token;
+  // counted by code in switchboard_handshakes_total (an unlisted code counts as `internal`)
+  const internalRefusal = handshakes.slot({ result: 'internal' })
   const logged = (mw: Middleware): Middleware => (socket, next) => {
     mw(socket, (err?: Error) => {
-      if (err !== undefined) log.info({ code: err.message, ip: socket.data.ip, nsp: socket.nsp.name }, 'handshake refused')
+      if (err !== undefined) {
+        log.info({ code: err.message, ip: socket.data.ip, nsp: socket.nsp.name }, 'handshake refused')
+        const slot = handshakes.slot({ result: err.message })
+        handshakes.inc(slot >= 0 ? slot : internalRefusal)
+      }
       next(err)
     })
   }
@@ -155,6 +166,7 @@ export default fp(async (fastify) => {
 
   fastify.addHook('preClose', async () => {
     fastify.lifecycle.draining = true
+    log.info({ connections: io.engine.clientsCount, graceMs: c.SHUTDOWN_GRACE_MS }, 'draining: closing sockets in batches')
     const r = await drainSockets(io, c.SHUTDOWN_GRACE_MS)
     log.info(r, 'sockets drained')
     for (const step of realtime.onDrained) {
@@ -168,4 +180,4 @@ export default fp(async (fastify) => {
     // closes the adapters (awaited, while Redis is still open) and the engine
     await io.close()
   })
-}, { name: 'realtime', dependencies: ['config', 'lifecycle', 'jwt', 'socket-io', 'stores', 'services'], fastify: '5.x' })
+}, { name: 'realtime', dependencies: ['config', 'lifecycle', 'jwt', 'metrics', 'socket-io', 'stores', 'services'], fastify: '5.x' })

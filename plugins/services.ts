@@ -22,20 +22,28 @@ export default fp(async (fastify) => {
     sendLimit: fastify.limits.send
   })
   const { messagesSent, rateLimited } = fastify.appMetrics
+  const { catchups } = fastify.appMetrics.socket
+  const caughtUp = { true: catchups.slot({ recovered: 'true' }), false: catchups.slot({ recovered: 'false' }) }
   fastify.decorate('services', {
     messages: {
       ...messages,
       // counted once per accepted message, whatever the transport (a repeat is not a new one)
-      send: async (principal, input) => {
+      send: async (principal, input, via = 'rest') => {
         let result
         try {
-          result = await messages.send(principal, input)
+          result = await messages.send(principal, input, via)
         } catch (err) {
           if (isAppError(err) && err.code === 'rate_limited') rateLimited.inc({ kind: 'send' })
           throw err
         }
-        if (!result.duplicate) messagesSent.inc()
+        if (!result.duplicate) messagesSent[via]()
         return result
+      },
+      // `room:join` with `since` (SPEC §6 switchboard_catchups_total)
+      catchUp: async (principal, roomId, since) => {
+        const r = await messages.catchUp(principal, roomId, since)
+        catchups.inc(r.recovered ? caughtUp.true : caughtUp.false)
+        return r
       }
     }
   })

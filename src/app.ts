@@ -20,6 +20,7 @@ import servicesPlugin from '../plugins/services.js'
 import socketIoPlugin from '../plugins/socket-io.js'
 import realtimePlugin from '../plugins/realtime.js'
 import presencePlugin from '../plugins/presence.js'
+import socketMetricsPlugin from '../plugins/socket-metrics.js'
 import receiptsPlugin from '../plugins/receipts.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import transportGuardPlugin from '../plugins/transport-guard.js'
@@ -80,6 +81,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(socketLimitsPlugin)
   await fastify.register(transportGuardPlugin)
   await fastify.register(presencePlugin)
+  await fastify.register(socketMetricsPlugin)
   await fastify.register(receiptsPlugin)
   await fastify.register(swaggerPlugin)
 

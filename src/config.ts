@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN [A-Z ]*PUBLIC KEY-----', description: 'a PEM public key' })),
   JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA)(,(RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA))*$', description: 'comma list of asymmetric algorithms' }),
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s):// URL of a JWKS endpoint' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   /** unset: no limit; else a token's lifetime (exp - iat, or exp - now without iat) may not exceed it */
@@ -136,7 +137,11 @@ function finish (env: Env): Config {
   if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
     throw new ConfigError('invalid configuration: JWT_SECRET and JWT_PUBLIC_KEY are both set; expected only one of them')
   }
-  const usingDevSecret = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
+  if (env.JWT_JWKS_URL !== undefined && (env.JWT_SECRET !== undefined || env.JWT_PUBLIC_KEY !== undefined)) {
+    throw new ConfigError('invalid configuration: JWT_JWKS_URL is set with JWT_SECRET or JWT_PUBLIC_KEY; expected only one way to verify tokens')
+  }
+  // with JWT_JWKS_URL there is no secret at all: never the development one
+  const usingDevSecret = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined && env.JWT_JWKS_URL === undefined
   if (production && usingDevSecret) {
     throw new ConfigError('invalid configuration: JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production; expected a secret of at least 32 bytes or a PEM public key')
   }
@@ -193,7 +198,7 @@ function finish (env: Env): Config {
     JWT_SECRET: usingDevSecret ? DEV_JWT_SECRET : env.JWT_SECRET,
     corsOrigins,
     transports: [...new Set(env.TRANSPORTS.split(','))] as Config['transports'],
-    jwtAlgorithms: env.JWT_PUBLIC_KEY !== undefined ? env.JWT_ALGORITHMS.split(',') : ['HS256'],
+    jwtAlgorithms: env.JWT_PUBLIC_KEY !== undefined || env.JWT_JWKS_URL !== undefined ? env.JWT_ALGORITHMS.split(',') : ['HS256'],
     redisClusterNodes: (env.REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean).map(hp => {
       const i = hp.lastIndexOf(':')
       return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) }

@@ -52,7 +52,8 @@ export interface SendLimiter {
 }
 
 export interface MessageService {
-  send: (principal: Principal, input: SendInput) => Promise<AppendResult>
+  /** `via` names the transport for /metrics (SPEC §6 switchboard_messages_sent_total); default `rest` */
+  send: (principal: Principal, input: SendInput, via?: 'socket' | 'rest') => Promise<AppendResult>
   history: (principal: Principal, query: HistoryQuery) => Promise<RangeResult>
   catchUp: (principal: Principal, roomId: string, since: string) => Promise<SinceResult>
   assertAccess: (principal: Principal, roomId: string) => void

@@ -41,12 +41,15 @@ export interface PresenceTrackerOptions {
   heartbeatMs?: number
   /** how often the sweeper looks for dead instances: at most every second by default */
   sweepMs?: number
+  /** told of every sweep that removed something (metrics) */
+  onSwept?: (r: SweepResult) => void
   rssBytes?: () => number
 }
 
 interface Conn { userId: string, rooms: Set<string> }
 
 export class PresenceTracker {
+  readonly #onSwept: ((r: SweepResult) => void) | undefined
   readonly #store: PresenceStore
   readonly #log: PresenceLogger
   readonly #startedAt: number
@@ -79,6 +82,7 @@ export class PresenceTracker {
     this.#heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(opts.store.ttlMs / 3))
     this.#sweepMs = opts.sweepMs ?? Math.max(50, Math.min(1000, Math.floor(opts.store.ttlMs / 2)))
     this.#rss = opts.rssBytes ?? (() => process.memoryUsage.rss())
+    this.#onSwept = opts.onSwept
   }
 
   get instanceId (): string {
@@ -179,7 +183,10 @@ export class PresenceTracker {
     this.#sweeping = true
     try {
       const r = await this.#store.sweep()
-      if (r.instances.length > 0) this.#log.info({ instances: r.instances, edges: r.edges }, 'swept the presence of dead instances')
+      if (r.instances.length > 0) {
+        this.#log.info({ instances: r.instances, edges: r.edges, connections: r.connections }, 'swept the presence of dead instances')
+        this.#onSwept?.(r)
+      }
       this.#ok()
       return r
     } catch (err) {

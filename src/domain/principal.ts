@@ -4,7 +4,7 @@
  */
 import { Type } from '../schemas/type.js'
 import { compileValidator } from '../schemas/validate.js'
-import { appError } from '../errors.js'
+import { appError, isAppError } from '../errors.js'
 
 export type Role = 'user' | 'service' | 'admin'
 
@@ -28,10 +28,11 @@ const Claims = Type.Object({
 })
 const checkClaims = compileValidator(Claims)
 
-/** A verify function: returns the decoded claims or throws fast-jwt's TokenError. */
+/** A verify function: returns (or resolves to) the decoded claims, or throws fast-jwt's TokenError (or a catalog error: JWKS). */
 export type TokenVerifier = (token: string) => unknown
 
-export type Authenticate = (token: unknown) => Principal
+/** Resolves to the principal, or rejects with a catalog error (`unauthorized`, `token_expired`, `unavailable`). */
+export type Authenticate = (token: unknown) => Promise<Principal>
 
 /** How far in the future `iat` may be (clock skew between the issuer and this instance). */
 export const IAT_LEEWAY_S = 60
@@ -44,18 +45,21 @@ export interface LifetimeRule {
 }
 
 /**
- * Wraps the JWT verifier (from @fastify/jwt) so that REST and the socket handshake get the same
- * principal and the same contract codes for every failure.
+ * Wraps the JWT verifier (@fastify/jwt, or fast-jwt over a JWKS) so that REST, the socket
+ * handshake and auth:refresh get the same principal and the same contract codes for every failure.
  */
 export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRule = {}): Authenticate {
   const now = lifetime.now ?? Date.now
-  return function authenticate (token) {
+  return async function authenticate (token) {
     if (typeof token !== 'string' || token.length === 0) throw appError('unauthorized', 'missing token')
     let claims: unknown
     try {
-      claims = verify(token)
+      claims = await verify(token)
     } catch (err) {
-      const { code, message } = err as { code?: string, message?: string }
+      const { code, message, originalError } = err as { code?: string, message?: string, originalError?: unknown }
+      // the key lookup's own verdict (JWKS: unknown kid, no key set yet)
+      if (isAppError(err)) throw err
+      if (isAppError(originalError)) throw originalError
       if (code === 'FAST_JWT_EXPIRED') throw appError('token_expired', 'token expired')
       throw appError('unauthorized', describeTokenError(code, message))
     }

@@ -29,15 +29,12 @@ export interface HandshakeAuthOptions {
 
 export function createHandshakeAuth (opts: HandshakeAuthOptions) {
   return function handshakeAuth (socket: AppSocket, next: Next): void {
-    try {
-      const principal = opts.authenticate(handshakeToken(socket.handshake.auth, socket.handshake.headers))
+    opts.authenticate(handshakeToken(socket.handshake.auth, socket.handshake.headers)).then((principal) => {
       if (opts.roles !== undefined && !opts.roles.includes(principal.role)) {
         throw appError('forbidden', `requires role ${opts.roles.join(' or ')}`)
       }
       socket.data.principal = principal
       next()
-    } catch (err) {
-      next(connectError(err))
-    }
+    }).catch((err: unknown) => { next(connectError(err)) })
   }
 }

@@ -8,6 +8,7 @@ import { toAck, normalizeError } from '../errors.js'
 import type { Validator } from '../schemas/validate.js'
 import type { AppSocket } from './types.js'
 import { REDIS_BUDGET_MS, runWithDeadline } from '../deadline.js'
+import type { EventInstrument } from '../metrics/families.js'
 
 export interface Logger {
   error: (obj: object, msg: string) => void
@@ -35,26 +36,32 @@ export interface HandlerOptions {
   guard?: EventGuard
   /** told of every refusal (after the guard or the handler threw), e.g. to report rate limits */
   onError?: (socket: AppSocket, event: string, err: unknown) => void
+  /** the metrics of one event (SPEC §6: result and duration), bound once per event when it is defined */
+  instrument?: (event: string) => EventInstrument
 }
 
 export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
-  const { guard, onError } = opts
+  const { guard, onError, instrument } = opts
 
-  function ok (ack: AckFn | undefined, value: object | undefined): void {
+  function ok (ack: AckFn | undefined, value: object | undefined, ins: EventInstrument | undefined, start: number): void {
+    ins?.done('ok', start)
     if (ack !== undefined) ack(value === undefined ? { ok: true } : { ok: true, ...value })
   }
 
-  function fail (socket: AppSocket, event: string, ack: AckFn | undefined, err: unknown): void {
+  function fail (socket: AppSocket, event: string, ack: AckFn | undefined, err: unknown, ins: EventInstrument | undefined, start: number): void {
     onError?.(socket, event, err)
     const e = normalizeError(err)
+    ins?.done(e.code, start)
     if (e.code === 'internal') log.error({ err: e.cause ?? err, event, sid: socket.id }, 'socket handler failed')
     if (ack !== undefined) ack(toAck(e))
   }
 
   /** Defines the shared listener of one event; attach it with `listen(socket, event, listener)`. */
   return function define<T> (event: string, validate: Validator<T>, fn: SocketHandler<T>): SharedListener {
+    const ins = instrument?.(event)
     return function listener (this: AppSocket, ...args: unknown[]): void {
       const socket = this
+      const start = ins !== undefined ? performance.now() : 0
       // socket.io passes the ack as the last argument; `emit(event, ack)` has no payload at all
       const last = args[args.length - 1]
       const ack: AckFn | undefined = typeof last === 'function' ? last as AckFn : undefined
@@ -65,13 +72,13 @@ export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
         // one deadline for every Redis call the event makes (SPEC §8)
         result = runWithDeadline(REDIS_BUDGET_MS, () => fn(socket, validate(payload)))
       } catch (err) {
-        fail(socket, event, ack, err)
+        fail(socket, event, ack, err, ins, start)
         return
       }
       if (result instanceof Promise) {
-        result.then((value) => ok(ack, value), (err: unknown) => fail(socket, event, ack, err))
+        result.then((value) => ok(ack, value, ins, start), (err: unknown) => fail(socket, event, ack, err, ins, start))
       } else {
-        ok(ack, result)
+        ok(ack, result, ins, start)
       }
     }
   }

@@ -31,11 +31,13 @@ export interface SessionGuardOptions {
   authenticate: Authenticate
   /** connection state recovery is configured for this server */
   recovery: boolean
+  /** told of every handshake that asked for recovery (`pid` and `offset`), and whether it was restored */
+  onRecovery?: (recovered: boolean) => void
 }
 
-function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Principal | undefined {
+async function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Promise<Principal | undefined> {
   try {
-    return authenticate(handshakeToken(auth, client.request.headers))
+    return await authenticate(handshakeToken(auth, client.request.headers))
   } catch {
     return undefined
   }
@@ -47,8 +49,9 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
   const create = n._createSocket.bind(nsp)
   n._createSocket = async (client, auth) => {
     const { pid, offset, ...rest } = auth ?? {}
-    if (opts.recovery && typeof pid === 'string' && typeof offset === 'string') {
-      const principal = principalOf(opts.authenticate, auth, client)
+    const asked = opts.recovery && typeof pid === 'string' && typeof offset === 'string'
+    if (asked) {
+      const principal = await principalOf(opts.authenticate, auth, client)
       if (principal !== undefined) {
         let session: Session | null = null
         try {
@@ -56,10 +59,12 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
         } catch {}
         if (session !== null && session.sid.startsWith(SOCKET_ID_PREFIX) && session.data?.principal?.sub === principal.sub) {
           // the handshake middleware then sets the new token's principal (expiry, claims)
+          opts.onRecovery?.(true)
           return new Socket(nsp, client as never, auth, session as never) as unknown as AppSocket
         }
       }
     }
+    if (asked) opts.onRecovery?.(false)
     // without pid/offset Socket.IO makes a fresh socket
     const socket = await create(client, rest)
     ;(socket as { id: string }).id = SOCKET_ID_PREFIX + socket.id

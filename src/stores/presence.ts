@@ -88,6 +88,8 @@ export interface HeartbeatResult {
 export interface SweepResult {
   /** dead instances this call swept */
   instances: string[]
+  /** connection entries of dead instances removed (SPEC §6 switchboard_presence_swept_connections_total); stores that cannot tell leave it out */
+  connections?: number
   /** offline and left edges emitted */
   edges: number
 }

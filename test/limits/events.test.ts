@@ -7,7 +7,7 @@ import t from 'tap'
 import { startApp } from '../helpers/app.js'
 import { connect, ack, next, collect, type ClientSocket } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
-import { metric } from '../metrics/scrape.js'
+import { metric, metricTotal } from '../metrics/scrape.js'
 
 const disconnected = async (s: ClientSocket, timeoutMs = 5000): Promise<string> => await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('not disconnected')), timeoutMs)
@@ -68,7 +68,7 @@ t.test('far over the send limit: the same rule for message:send refusals', async
   t.match(told[10], { event: 'message:send', reason: 'rate_limited' })
   // the sends already in flight when it was disconnected are refused as well
   t.ok((await metric(url, 'switchboard_rate_limited_total{kind="send"}') ?? 0) >= 11)
-  t.equal(await metric(url, 'switchboard_messages_sent_total'), 1, 'only the burst got through')
+  t.equal(await metricTotal(url, 'switchboard_messages_sent_total'), 1, 'only the burst got through')
 })
 
 t.test('RATE_LIMIT_EVENTS_PER_MINUTE=0 switches the per-connection limit off', async (t) => {

@@ -8,7 +8,7 @@ import { startApp } from '../helpers/app.js'
 import { connect, ack, collect, type ClientSocket } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
 import { until } from '../helpers/net.js'
-import { metric } from '../metrics/scrape.js'
+import { metric, metricTotal } from '../metrics/scrape.js'
 
 const disconnected = async (s: ClientSocket, timeoutMs = 5000): Promise<string> => await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('not disconnected')), timeoutMs)
@@ -41,7 +41,7 @@ for (const transport of ['websocket', 'polling'] as const) {
     big.emit('message:send', { roomId: 'lobby', text: 'x'.repeat(2000) })
     t.match(await gone, /^transport (close|error)$/, 'the sender\'s connection is closed')
     await until(async () => await metric(url, 'switchboard_oversized_frames_total') === 1)
-    t.equal(await metric(url, 'switchboard_socket_connections'), 1, 'closed on the server too')
+    t.equal(await metricTotal(url, 'switchboard_socket_connections'), 1, 'closed on the server too')
 
     t.ok(fine.connected, 'the other connection is untouched')
     const r = await ack(fine, 'message:send', { roomId: 'lobby', text: 'x'.repeat(900) })
@@ -82,7 +82,7 @@ t.test('MAX_SOCKET_BUFFER_BYTES: a client that stops reading is disconnected, th
   }
   t.equal(refused, 0, 'every send was accepted')
   t.equal(await metric(url, 'switchboard_slow_consumer_disconnects_total'), 1, `the slow client was disconnected after ${sent} messages (${(sent * text.length / 1e6).toFixed(1)} MB)`)
-  await until(async () => await metric(url, 'switchboard_socket_connections') === 2)
+  await until(async () => await metricTotal(url, 'switchboard_socket_connections') === 2)
   t.equal(await metric(url, 'switchboard_namespace_sockets{namespace="/"}'), 2, 'its socket is gone from the server')
 
   await until(() => received.length === sent, 10_000)

@@ -20,7 +20,7 @@ t.test('public without METRICS_TOKEN: default, route and Switchboard metrics', a
   t.match(text, /^process_cpu_user_seconds_total \d/m, 'default metrics')
   t.match(text, /^nodejs_eventloop_lag_seconds /m)
   t.match(text, /^http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} 1$/m, 'route metrics')
-  for (const name of ['switchboard_socket_connections', 'switchboard_messages_sent_total', 'switchboard_rate_limit_disconnects_total', 'switchboard_oversized_frames_total', 'switchboard_slow_consumer_disconnects_total']) {
+  for (const name of ['switchboard_socket_connections{transport="websocket"}', 'switchboard_messages_sent_total{transport="socket"}', 'switchboard_rate_limit_disconnects_total', 'switchboard_oversized_frames_total', 'switchboard_slow_consumer_disconnects_total']) {
     t.equal(sample(text, name), 0, `${name} starts at 0`)
   }
   for (const kind of ['http', 'send', 'event', 'connection']) {
@@ -34,12 +34,12 @@ t.test('public without METRICS_TOKEN: default, route and Switchboard metrics', a
   await ack(a, 'message:send', { roomId: 'lobby', text: 'one', clientMsgId: 'c1' })
   await ack(a, 'message:send', { roomId: 'lobby', text: 'two' })
   const after = await scrape(url)
-  t.equal(sample(after, 'switchboard_socket_connections'), 2, 'client connections')
+  t.equal(sample(after, 'switchboard_socket_connections{transport="websocket"}'), 2, 'client connections')
   t.equal(sample(after, 'switchboard_namespace_sockets{namespace="/"}'), 1)
   t.equal(sample(after, 'switchboard_namespace_sockets{namespace="/admin"}'), 1)
-  t.equal(sample(after, 'switchboard_messages_sent_total'), 2, 'a repeated clientMsgId is not a new message')
+  t.equal(sample(after, 'switchboard_messages_sent_total{transport="socket"}'), 2, 'a repeated clientMsgId is not a new message')
   a.close()
-  await until(async () => sample(await scrape(url), 'switchboard_socket_connections') === 1)
+  await until(async () => sample(await scrape(url), 'switchboard_socket_connections{transport="websocket"}') === 1)
 })
 
 t.test('with METRICS_TOKEN: bearer required, 401 in the contract shape otherwise', async (t) => {
@@ -54,7 +54,7 @@ t.test('with METRICS_TOKEN: bearer required, 401 in the contract shape otherwise
   }
   const ok = await http(`${url}/metrics`, { token: secret })
   t.equal(ok.status, 200)
-  t.match(String(ok.body), /^switchboard_socket_connections 0$/m)
+  t.match(String(ok.body), /^switchboard_socket_connections\{transport="websocket"\} 0$/m)
   t.equal((await http(`${url}/metrics`, { headers: { authorization: `bearer ${secret}` } })).status, 200, 'the scheme is case-insensitive')
 })
 

@@ -20,3 +20,19 @@ export function sample (text: string, series: string): number | undefined {
 export async function metric (url: string, series: string): Promise<number | undefined> {
   return sample(await scrape(url), series)
 }
+
+/** The sum of every series of a family (`name` and `name{...}`; not the _bucket/_sum/_count of a histogram). */
+export function total (text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue
+    const i = line.lastIndexOf(' ')
+    const series = line.slice(0, i)
+    if (series === name || series.startsWith(`${name}{`)) sum += Number(line.slice(i + 1))
+  }
+  return sum
+}
+
+export async function metricTotal (url: string, name: string): Promise<number> {
+  return total(await scrape(url), name)
+}

@@ -84,7 +84,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
 
     ['message:send', define('message:send', check.send, async (socket, payload) => {
       assertMember(socket, payload.roomId, assertAccess, 'sending to it')
-      const { message } = await messages.send(socket.data.principal, payload)
+      const { message } = await messages.send(socket.data.principal, payload, 'socket')
       return { message }
     })],
 
@@ -100,7 +100,7 @@ export function registerDefaultNamespace (nsp: AppNamespace, deps: DefaultNamesp
     })],
 
     ['auth:refresh', define('auth:refresh', check.refresh, async (socket, { token }) => {
-      const next = authenticate(token)
+      const next = await authenticate(token)
       const current = socket.data.principal
       if (next.sub !== current.sub) throw appError('forbidden', 'a refreshed token must be for the same sub')
       socket.data.principal = next

@@ -43,17 +43,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * Entries past their expiry belong to an instance that stopped refreshing them and are dropped
  * first. The user is online while any entry is left; when that flips against the last announced
  * edge (state.on), the edge is recorded and published as '<status>|<connections>|<at>|<user>'.
- * Returns { edge (0 none, 1 online, 2 offline), connections, now }.
+ * Returns { edge (0 none, 1 online, 2 offline), connections, now, entries removed (expired or synced away) }.
  */
 const PRESENCE = NOW + `
 local mode, ttl, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[5]
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if mode == 'sync' then
   local keep = {}
   for i = 6, #ARGV do keep[prefix .. ARGV[i]] = true end
   local all = redis.call('ZRANGE', KEYS[1], 0, -1)
   for _, m in ipairs(all) do
-    if string.sub(m, 1, #prefix) == prefix and not keep[m] then redis.call('ZREM', KEYS[1], m) end
+    if string.sub(m, 1, #prefix) == prefix and not keep[m] then removed = removed + redis.call('ZREM', KEYS[1], m) end
   end
 end
 if mode == 'del' then
@@ -76,7 +76,7 @@ elseif n == 0 and on then
   edge = 2
   redis.call('PUBLISH', ARGV[3], 'offline|0|' .. now .. '|' .. ARGV[4])
 end
-return { edge, n, now }
+return { edge, n, now, removed }
 `
 
 /*
@@ -299,6 +299,8 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #listeners: PresenceListener[] = []
   readonly #roomListeners: RoomPresenceListener[] = []
   #subscribed: Promise<unknown> | undefined
+  /** connection entries removed by #sweepInstance so far (sweep() reports its own share) */
+  #swept = 0
   #onMessage: ((channel: string, message: string) => void) | undefined
 
   constructor (opts: RedisPresenceOptions) {
@@ -398,6 +400,7 @@ export class RedisPresenceStore implements PresenceStore {
   async sweep (): Promise<SweepResult> {
     const k = this.#k
     const result: SweepResult = { instances: [], edges: 0 }
+    const before = this.#swept
     try {
       const dead = (await this.#s.sbInstanceDead(k.instances, DEAD_PER_SWEEP + 1)).filter(id => id !== this.instanceId)
       for (const id of dead.slice(0, DEAD_PER_SWEEP)) {
@@ -416,6 +419,7 @@ export class RedisPresenceStore implements PresenceStore {
         }
         result.instances.push(id)
       }
+      if (this.#swept > before) result.connections = this.#swept - before
       return result
     } catch (err) {
       throw storeError(err)
@@ -567,6 +571,7 @@ export class RedisPresenceStore implements PresenceStore {
       if (users.length === 0) continue
       const replies = await this.#batch(users.map(u => (s: Scripted) => s.sbPresence(k.userConns(u), k.userState(u), 'sync', this.ttlMs, k.channel, u, prefix)))
       edges += await this.#forgetOffline(users, replies as Array<[number, number, number]>)
+      for (const r of replies as Array<[number, number, number, number]>) this.#swept += r?.[3] ?? 0
     } while (cursor !== '0')
     cursor = '0'
     do {
