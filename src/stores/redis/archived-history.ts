@@ -78,22 +78,25 @@ export class ArchivedHistoryStore implements HistoryStore {
   }
 
   async range (roomId: string, q: RangeQuery): Promise<RangeResult> {
-    const page = await this.#inner.range(roomId, q)
-    if (page.hasMore) return page
-    const span = await this.#span(roomId)
-    if (span.whole) return page
-    const redisOldest = page.messages[0]?.id
     if (q.after !== undefined) {
-      // nothing newer than `after` predates Redis' oldest: Redis has it all
-      if (span.first !== undefined && compareIds(q.after, span.first) >= 0) return page
+      // oldest first: Redis' page starts at its oldest kept message, so it settles the page only
+      // when nothing newer than `after` predates that
+      const [page, span] = await Promise.all([this.#inner.range(roomId, q), this.#span(roomId)])
+      if (span.whole || (span.first !== undefined && compareIds(q.after, span.first) >= 0)) return page
+      const redisOldest = page.messages[0]?.id
       let upper = q.before
       for (const bound of [span.first, redisOldest]) {
         if (bound !== undefined && (upper === undefined || compareIds(bound, upper) < 0)) upper = bound
       }
       const older = await this.#archive.page(roomId, { after: q.after, before: upper, limit: q.limit + 1, from: 'after' })
       const merged = older.concat(page.messages)
-      return { messages: merged.slice(0, q.limit), hasMore: merged.length > q.limit }
+      return { messages: merged.slice(0, q.limit), hasMore: merged.length > q.limit || page.hasMore }
     }
+    const page = await this.#inner.range(roomId, q)
+    if (page.hasMore) return page
+    const span = await this.#span(roomId)
+    if (span.whole) return page
+    const redisOldest = page.messages[0]?.id
     // newest first: Redis ran out below its oldest message of the page (or below `before`)
     const upper = redisOldest ?? (span.first !== undefined && (q.before === undefined || compareIds(span.first, q.before) < 0) ? span.first : q.before)
     const want = q.limit - page.messages.length + 1
