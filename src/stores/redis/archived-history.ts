@@ -8,8 +8,10 @@
  *
  * The archive is only asked when Redis cannot settle a read alone: a room whose whole history
  * is still in Redis (its epoch's first message is kept and the archive had nothing of it before,
- * `meta.floor = 0-0`) never touches PostgreSQL. When the archive is needed and down, the read
- * answers `unavailable` (never a silently short page).
+ * `meta.floor = 0-0`) never touches PostgreSQL. When the archive is needed and down, a page
+ * newest-first gives what Redis has with `hasMore: true` (the next page then answers
+ * `unavailable`), `since` gives Redis' part with `recovered: false`, and an oldest-first page
+ * that must start in the archive answers `unavailable` — never a silently short history.
  *
  * `recovered` (since): true when Redis alone vouches, or when `since` is in the current epoch and
  * after any loss the archiver recorded (`meta.gap`, the backlog bound). A `since` from before the
@@ -37,6 +39,15 @@ interface Span {
   gap?: string
 }
 
+/* KEYS[1] room stream, KEYS[2] room meta → { oldest kept id, meta.start, meta.floor, meta.gap } (false when absent), one step */
+const SPAN = `
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+local m = redis.call('HMGET', KEYS[2], 'start', 'floor', 'gap')
+return { first and first[1] or false, m[1], m[2], m[3] }
+`
+
+interface SpanClient { sbSpan: (stream: string, meta: string) => Promise<Array<string | null>> }
+
 export class ArchivedHistoryStore implements HistoryStore {
   readonly #inner: RedisHistoryStore
   readonly #client: Redis | Cluster
@@ -48,6 +59,7 @@ export class ArchivedHistoryStore implements HistoryStore {
     this.#client = opts.client
     this.#keys = opts.keys
     this.#archive = opts.archive
+    if (!('sbSpan' in this.#client)) this.#client.defineCommand('sbSpan', { numberOfKeys: 2, lua: SPAN })
   }
 
   get delivery (): Delivery { return this.#inner.delivery }
@@ -58,21 +70,17 @@ export class ArchivedHistoryStore implements HistoryStore {
   }
 
   async #span (roomId: string): Promise<Span> {
-    let res: Array<[Error | null, unknown]> | null
+    let reply: Array<string | null>
     try {
-      res = await this.#client.multi()
-        .xrange(this.#keys.roomHistory(roomId), '-', '+', 'COUNT', 1)
-        .hmget(this.#keys.roomMeta(roomId), 'start', 'floor', 'gap')
-        .exec()
+      reply = await (this.#client as unknown as SpanClient).sbSpan(this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId))
     } catch (err) {
       throw storeError(err)
     }
-    const first = (res?.[0]?.[1] as Array<[string, string[]]> | undefined)?.[0]?.[0]
-    const [start, floor, gap] = (res?.[1]?.[1] ?? []) as Array<string | null>
+    const [first, start, floor, gap] = reply.map(v => v ?? undefined)
     return {
       ...(first !== undefined && { first }),
-      ...(start !== null && start !== undefined && { start }),
-      ...(gap !== null && gap !== undefined && { gap }),
+      ...(start !== undefined && { start }),
+      ...(gap !== undefined && { gap }),
       whole: first !== undefined && first === start && floor === '0-0'
     }
   }
@@ -100,7 +108,14 @@ export class ArchivedHistoryStore implements HistoryStore {
     // newest first: Redis ran out below its oldest message of the page (or below `before`)
     const upper = redisOldest ?? (span.first !== undefined && (q.before === undefined || compareIds(span.first, q.before) < 0) ? span.first : q.before)
     const want = q.limit - page.messages.length + 1
-    const older = await this.#archive.page(roomId, { before: upper, limit: want, from: 'before' })
+    let older
+    try {
+      older = await this.#archive.page(roomId, { before: upper, limit: want, from: 'before' })
+    } catch (err) {
+      // the archive is down: what Redis has, and hasMore (older pages then answer unavailable)
+      if (page.messages.length > 0) return { messages: page.messages, hasMore: true }
+      throw err
+    }
     const hasMore = older.length === want
     return { messages: (hasMore ? older.slice(1) : older).concat(page.messages), hasMore }
   }
@@ -111,7 +126,12 @@ export class ArchivedHistoryStore implements HistoryStore {
     const span = await this.#span(roomId)
     if (span.whole) return r
     const upper = r.missed[0]?.id ?? span.first
-    const older = await this.#archive.page(roomId, { after: sinceId, ...(upper !== undefined && { before: upper }), limit: limit + 1, from: 'after' })
+    let older
+    try {
+      older = await this.#archive.page(roomId, { after: sinceId, ...(upper !== undefined && { before: upper }), limit: limit + 1, from: 'after' })
+    } catch {
+      return r // the archive is down: Redis' part, recovered false (honestly: some may be missing)
+    }
     const merged = older.concat(r.missed)
     const recovered = span.start !== undefined && compareIds(sinceId, span.start) >= 0 &&
       (span.gap === undefined || compareIds(sinceId, span.gap) >= 0)
