@@ -199,3 +199,15 @@ t.test('archive: two archivers at once → no duplicates, no gaps (ledger)', asy
   }
   t.equal(rows.length, 400, 'no duplicates, no strays')
 })
+
+t.test('archive: several instances migrating at once (advisory lock) all come up on one schema', async (t) => {
+  const url = await createDatabase(pgServer.url, `sb_${process.pid}_migrate`)
+  const archives = [0, 1, 2].map(() => new PgArchive(url, silent))
+  for (const a of archives) t.teardown(() => a.close())
+  await Promise.all(archives.map(async a => { await a.start() }))
+  t.same(archives.map(a => a.up), [true, true, true])
+  const { rows } = await archives[0].pool.query<{ name: string }>('SELECT name FROM switchboard_migrations')
+  t.equal(rows.length, 1, 'the migration ran once')
+  t.equal(await archives[1].insert('r', [{ id: '5-0', roomId: 'r', userId: 'u', text: 'x', at: 5 } as Message]), 1)
+  t.equal(await archives[2].insert('r', [{ id: '5-0', roomId: 'r', userId: 'u', text: 'x', at: 5 } as Message]), 0, 'a repeat insert is a no-op (ON CONFLICT DO NOTHING)')
+})
