@@ -7,9 +7,8 @@ import { createKeys, type Keys } from '../src/stores/keys.js'
 import type { HistoryStore } from '../src/stores/history.js'
 import { MemoryHistoryStore } from '../src/stores/memory/history.js'
 import { ADAPTER_STREAM_MAX_LEN, RedisHistoryStore, type ArchiveHook } from '../src/stores/redis/history.js'
-import { PgArchive } from '../src/stores/postgres/archive.js'
-import { Archiver, archiveDirtyKey } from '../src/stores/redis/archiver.js'
-import { ArchivedHistoryStore } from '../src/stores/redis/archived-history.js'
+import type { PgArchive } from '../src/stores/postgres/archive.js'
+import type { Archiver } from '../src/stores/redis/archiver.js'
 
 /** a room stream's hard cap while PostgreSQL is down, in multiples of HISTORY_MAX_MESSAGES (issue 16) */
 export const ARCHIVE_BACKLOG_FACTOR = 10
@@ -39,6 +38,9 @@ export default fp(async (fastify) => {
     if (redis === null || c.redisClusterNodes.length > 0) {
       fastify.log.warn('DATABASE_URL is ignored: the archive needs a single Redis (REDIS_URL), not in-process mode nor a cluster')
     } else {
+      // loaded only with an archive: pg and node-pg-migrate cost nothing otherwise
+      const { PgArchive } = await import('../src/stores/postgres/archive.js')
+      const { archiveDirtyKey } = await import('../src/stores/redis/archiver.js')
       const log = fastify.log.child({ component: 'archive' })
       archive = new PgArchive(c.DATABASE_URL, log)
       await archive.start()
@@ -78,15 +80,17 @@ export default fp(async (fastify) => {
       ...(c.ADAPTER === 'redis-streams' && { adapter: { key: keys.adapterStream, maxLen: ADAPTER_STREAM_MAX_LEN } }),
       ...(archiveHook !== undefined && { archive: archiveHook })
     })
-  const history: HistoryStore = archive !== undefined && redis !== null && base instanceof RedisHistoryStore
-    ? new ArchivedHistoryStore({ inner: base, client: redis.client, keys, archive })
-    : base
-  if (archive !== undefined && redis !== null) {
+  let history: HistoryStore = base
+  if (archive !== undefined && redis !== null && base instanceof RedisHistoryStore) {
+    const { ArchivedHistoryStore } = await import('../src/stores/redis/archived-history.js')
+    const { Archiver } = await import('../src/stores/redis/archiver.js')
+    history = new ArchivedHistoryStore({ inner: base, client: redis.client, keys, archive })
     const archiver = new Archiver({ client: redis.client, keys, archive, maxLen: c.HISTORY_MAX_MESSAGES, log: fastify.log.child({ component: 'archive' }) })
     fastify.decorate('archiver', archiver)
     fastify.addHook('onReady', async () => { archiver.start() })
     fastify.addHook('preClose', async () => { await archiver.stop() })
-    fastify.addHook('onClose', async () => { await archive.close() })
+    const pgArchive = archive
+    fastify.addHook('onClose', async () => { await pgArchive.close() })
   }
 
   fastify.decorate('stores', { history, keys })
