@@ -140,6 +140,23 @@ export default fp(async (fastify) => {
     }
   })
 
+  // the PostgreSQL archive (issue 16): read from the archiver at scrape time, 0 without one
+  const archiver = () => fastify.hasDecorator('archiver') ? fastify.archiver : undefined
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'switchboard_archive_lag_messages',
+    help: 'Messages in Redis not yet archived in PostgreSQL (rooms seen by the last archiver pass)',
+    registers: [registry],
+    collect () { this.set(archiver()?.lag ?? 0) }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'switchboard_archive_errors_total',
+    help: 'Failed archive inserts, plus messages dropped unarchived at the backlog bound',
+    registers: [registry],
+    collect () { this.reset(); this.inc(archiver()?.errors ?? 0) }
+  })
+
   const authorize = c.METRICS_TOKEN === undefined ? undefined : tokenCheck(c.METRICS_TOKEN)
 
   await fastify.register(fastifyMetrics, {

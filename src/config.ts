@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object({
   REDIS_CLUSTER_NODES: Type.Optional(CommaList('^[^,:\\s]+:\\d{1,5}(,[^,:\\s]+:\\d{1,5})*$', 'comma list of host:port')),
   REDIS_KEY_PREFIX: Type.String({ default: 'sb:', pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: '1-64 of A-Z a-z 0-9 _ . : -' }),
   ADAPTER: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('redis-sharded'), Type.Literal('redis-streams')])),
+  /** the PostgreSQL archive of every message (SPEC §2, §8); unset: history is only what Redis keeps */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://.+', description: 'a postgres:// or postgresql:// URL' })),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN [A-Z ]*PUBLIC KEY-----', description: 'a PEM public key' })),

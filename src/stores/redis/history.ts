@@ -31,11 +31,15 @@ import {
  * message JSON, ARGV[10] the adapter stream's approximate max length,
  * KEYS[5] the sender's token bucket when ARGV[11] == '1' (otherwise KEYS[1] again, unused),
  * ARGV[12] its burst, ARGV[13] its refill per second,
- * ARGV[14] the write deadline on Redis' clock (epoch ms; '0' for none)
+ * ARGV[14] the write deadline on Redis' clock (epoch ms; '0' for none),
+ * ARGV[15] '1' with the PostgreSQL archive (issue 16): then KEYS[6] is the set of rooms with
+ * unarchived messages, ARGV[17] this room's id, ARGV[16] the archive's newest id of the room ('' =
+ * not looked up; '0-0' = none), which a new epoch must start after
  * Returns { 1, json } for a repeat (nothing written, nothing published, no token taken),
  * { 2, retryAfterMs } when the sender is over its limit (nothing written),
  * { 3, 0 } when the script runs after its deadline (nothing written: the sender was already told
- * `unavailable`, e.g. Redis was frozen with the command in flight), { 0, json } otherwise.
+ * `unavailable`, e.g. Redis was frozen with the command in flight), { 4, 0 } when a new epoch
+ * would start and the archive's newest id is needed (ARGV[16], nothing written), { 0, json } otherwise.
  * Folding the send limit in saves a round trip per message; it is only used where KEYS[5] may
  * sit on another slot than the room's keys, i.e. not on Redis Cluster (see limitsSends).
  *
@@ -55,6 +59,7 @@ if ARGV[6] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return { 1, seen } end
 end
+if ARGV[15] == '1' and ARGV[16] == '' and redis.call('EXISTS', KEYS[1]) == 0 then return { 4, 0 } end
 if ARGV[11] == '1' then
   -- the sender's token bucket, the same step as the rate-limit store's
   ${takeTokenLua('KEYS[5]', 'ARGV[12]', 'ARGV[13]', 2)}
@@ -69,12 +74,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   local base = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   local old = redis.call('HGET', KEYS[2], 'start')
   if old then base = math.max(base, tonumber(string.match(old, '^(%d+)-'))) end
+  -- with the archive, after every archived id too (Redis lost the room, the archive did not)
+  if ARGV[16] ~= '' then base = math.max(base, tonumber(string.match(ARGV[16], '^(%d+)-'))) end
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], string.format('%.0f', base + 1) .. '-0', 'd', ARGV[1])
   redis.call('HSET', KEYS[2], 'start', id)
+  -- the archiver's count belongs to the old stream; floor: what the archive held before this epoch
+  if ARGV[15] == '1' then redis.call('HDEL', KEYS[2], 'archivedn', 'gap') redis.call('HSET', KEYS[2], 'floor', ARGV[16]) end
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3], '*', 'd', ARGV[1])
   redis.call('HSETNX', KEYS[2], 'start', id)
 end
+if ARGV[15] == '1' then redis.call('SADD', KEYS[6], ARGV[17]) end
 local ms = string.match(id, '^(%d+)-')
 local json = '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2, -2) .. ',"at":' .. ms .. '}'
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], json, 'PX', ARGV[4]) end
@@ -100,14 +110,15 @@ local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV
 return { start, first[1], entries }
 `
 
-type Entry = [id: string, fields: string[]]
+export type Entry = [id: string, fields: string[]]
 
 interface ScriptedClient {
   sbAppend: (
-    stream: string, meta: string, idem: string, adapterStream: string, bucket: string,
+    stream: string, meta: string, idem: string, adapterStream: string, bucket: string, dirty: string,
     body: string, mode: string, maxLen: number, ttl: number, channel: string, useIdem: string,
     useAdapter: string, envelopeHead: string, envelopeTail: string, adapterMaxLen: number,
-    useLimit: string, burst: number, perSecond: number, deadline: string
+    useLimit: string, burst: number, perSecond: number, deadline: string,
+    useArchive: string, floor: string, roomId: string
   ) => Promise<[number, string | number]>
   sbSince: (stream: string, meta: string, sinceId: string, count: number) => Promise<[string | null, string | null, Entry[]]>
 }
@@ -138,6 +149,21 @@ export interface RedisHistoryOptions {
    * Redis runs later writes nothing, so an `unavailable` answer always means "not written"
    */
   writeDeadline?: () => number
+  /** with the PostgreSQL archive (issue 16): see ArchiveHook */
+  archive?: ArchiveHook
+}
+
+/**
+ * What the append needs from the archive: streams are then trimmed by the archiver (never past
+ * what is archived) and only capped at `backlogMaxLen` by the append; each append marks its room
+ * in `dirtyKey`; a new epoch starts after the archive's `newest` id of the room.
+ */
+export interface ArchiveHook {
+  dirtyKey: string
+  /** the hard cap of a room stream while its messages wait for the archive */
+  backlogMaxLen: number
+  /** the archive's newest id of a room ('0-0' when none or when the archive cannot say) */
+  newest: (roomId: string) => Promise<string>
 }
 
 // the envelope of a broadcast in the adapter's stream (socket.io-adapter ClusterAdapter message
@@ -154,6 +180,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #trimMode: string
   readonly #adapter: AdapterStream | undefined
   readonly #writeDeadline: () => number
+  readonly #archive: ArchiveHook | undefined
   readonly #listeners: MessageListener[] = []
   readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
   #subscribed: Promise<unknown> | undefined
@@ -167,12 +194,13 @@ export class RedisHistoryStore implements HistoryStore {
     this.#maxLen = opts.maxLen
     // exact trim for small histories (tests, tiny rooms); approximate (cheap) otherwise
     this.#trimMode = opts.maxLen >= 1000 ? '~' : '='
+    this.#archive = opts.archive
     this.#adapter = opts.adapter
     this.#writeDeadline = opts.writeDeadline ?? (() => 0)
     this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
     this.limitsSends = opts.foldSendLimit ?? true
     if (!('sbAppend' in this.#client)) {
-      this.#client.defineCommand('sbAppend', { numberOfKeys: 5, lua: APPEND })
+      this.#client.defineCommand('sbAppend', { numberOfKeys: 6, lua: APPEND })
       this.#client.defineCommand('sbSince', { numberOfKeys: 2, lua: SINCE })
     }
   }
@@ -187,23 +215,32 @@ export class RedisHistoryStore implements HistoryStore {
     const adapter = this.#adapter
     const stream = k.roomHistory(draft.roomId)
     const useLimit = limit !== undefined && this.limitsSends
+    const archive = this.#archive
+    let floor = ''
     let dup: number
     let reply: string | number
-    try {
-      [dup, reply] = await this.#scripts.sbAppend(
-        stream,
-        k.roomMeta(draft.roomId),
-        k.idempotency(draft.roomId, draft.userId, draft.clientMsgId ?? '', draft.sender),
-        adapter?.key ?? stream,
-        useLimit ? limit.key : stream,
-        draftBody(draft), this.#trimMode, this.#maxLen, IDEMPOTENCY_TTL_MS,
-        k.messagesChannel, useIdem ? '1' : '0',
-        adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0,
-        useLimit ? '1' : '0', limit?.rule.burst ?? 0, limit?.rule.perSecond ?? 0,
-        String(Math.max(0, this.#writeDeadline()))
-      )
-    } catch (err) {
-      throw storeError(err)
+    for (;;) {
+      try {
+        [dup, reply] = await this.#scripts.sbAppend(
+          stream,
+          k.roomMeta(draft.roomId),
+          k.idempotency(draft.roomId, draft.userId, draft.clientMsgId ?? '', draft.sender),
+          adapter?.key ?? stream,
+          useLimit ? limit.key : stream,
+          archive?.dirtyKey ?? stream,
+          draftBody(draft), archive !== undefined ? '~' : this.#trimMode, archive?.backlogMaxLen ?? this.#maxLen, IDEMPOTENCY_TTL_MS,
+          k.messagesChannel, useIdem ? '1' : '0',
+          adapter !== undefined ? '1' : '0', ENVELOPE_HEAD, envelopeTail(draft.roomId), adapter?.maxLen ?? 0,
+          useLimit ? '1' : '0', limit?.rule.burst ?? 0, limit?.rule.perSecond ?? 0,
+          String(Math.max(0, this.#writeDeadline())),
+          archive !== undefined ? '1' : '0', floor, draft.roomId
+        )
+      } catch (err) {
+        throw storeError(err)
+      }
+      // a new epoch (the room's stream is gone): learn the archive's newest id first (issue 16)
+      if (dup !== 4 || archive === undefined || floor !== '') break
+      floor = await archive.newest(draft.roomId)
     }
     if (dup === 2) throw sendLimited(Number(reply))
     if (dup === 3) throw appError('unavailable', 'storage did not answer in time, nothing was written; retry later')
@@ -313,7 +350,8 @@ export class RedisHistoryStore implements HistoryStore {
   }
 }
 
-function toMessages (entries: Entry[]): Message[] {
+/** Stream entries `[id, ['d', body]]` as messages. */
+export function toMessages (entries: Entry[]): Message[] {
   const out = new Array<Message>(entries.length)
   for (let i = 0; i < entries.length; i++) {
     const [id, fields] = entries[i]
