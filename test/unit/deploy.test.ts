@@ -48,7 +48,8 @@ t.test('Kubernetes manifests', async (t) => {
   const files = readdirSync(root + 'deploy/k8s').filter(f => f.endsWith('.yaml'))
   const docs = files.flatMap(f => k8sFile('deploy/k8s/' + f))
   const secretTemplate = k8sFile('deploy/k8s/examples/secret.yaml')
-  for (const doc of [...docs, ...secretTemplate]) {
+  const postgresExample = k8sFile('deploy/k8s/examples/postgres.yaml')
+  for (const doc of [...docs, ...secretTemplate, ...postgresExample]) {
     await t.resolves(validateK8s(doc), `${doc.kind as string} ${doc.metadata?.name as string} is valid against the Kubernetes schema`)
   }
   const bad = { ...docs.find(d => d.kind === 'Deployment'), spec: { replicas: 'three' } }
