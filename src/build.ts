@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import type { Config } from './config.js'
 import { schemaController } from './schemas/rest.js'
-import { frameworkErrors } from './http/framework-errors.js'
+import { clientErrorHandler, frameworkErrors } from './http/framework-errors.js'
 import { requestLogFields } from './http/log-fields.js'
 import { createClientAddress, trustFunction } from './net/client-address.js'
 
@@ -48,6 +48,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     schemaController,
     // errors raised before routing (a bad percent-encoding) in the contract's shape too
     frameworkErrors,
+    // errors of Node's HTTP parser (headers too large, a malformed request line) too
+    clientErrorHandler,
     ajv: {
       customOptions: {
         // reject unknown fields instead of silently dropping them

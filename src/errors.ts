@@ -69,9 +69,11 @@ export function normalizeError (err: unknown): AppError {
       return appError('payload_too_large', 'request body is too large')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return appError('invalid_payload', e.message ?? 'invalid request body')
+      return appError('invalid_payload', e.message ?? 'invalid request body', { details: [{ path: '/', message: e.message ?? 'invalid request body' }] })
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      // bodies are JSON (SPEC §6); a form or text body is a payload that fails its schema
+      return appError('invalid_payload', 'the body must be JSON (Content-Type: application/json)', { details: [{ path: '/', message: 'Content-Type must be application/json' }] })
   }
   if (e?.statusCode === 404) return appError('not_found', 'not found')
   if (e?.statusCode === 400) return appError('invalid_payload', e.message ?? 'invalid request')

@@ -51,7 +51,8 @@ export interface LifetimeRule {
 export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRule = {}): Authenticate {
   const now = lifetime.now ?? Date.now
   return async function authenticate (token) {
-    if (typeof token !== 'string' || token.length === 0) throw appError('unauthorized', 'missing token')
+    if (token === undefined || token === null || token === '') throw appError('unauthorized', 'missing token')
+    if (typeof token !== 'string') throw appError('unauthorized', 'malformed token: it must be a string')
     let claims: unknown
     try {
       claims = await verify(token)

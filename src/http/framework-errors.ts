@@ -32,3 +32,21 @@ export async function requirePreflight (request: FastifyRequest): Promise<void> 
     })
   }
 }
+
+/**
+ * The `clientErrorHandler` server option: errors Node's HTTP parser raises before Fastify sees a
+ * request (headers over the size limit, a malformed request line), answered in the contract's
+ * shape too. Headers that are too large are `payload_too_large` (413); anything else the parser
+ * refuses is `invalid_payload` (400).
+ */
+export function clientErrorHandler (err: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? appError('payload_too_large', 'request headers are too large')
+    : appError('invalid_payload', 'malformed HTTP request', { details: [{ path: '/', message: 'the request could not be parsed' }] })
+  const body = JSON.stringify(toRestError(e))
+  socket.end(`HTTP/1.1 ${e.statusCode} ${e.statusCode === 413 ? 'Payload Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
