@@ -159,6 +159,9 @@ t.test('compose file', async (t) => {
     for (const k of Object.keys(svc.environment)) t.ok(isVariable(k), `${name}: ${k} is a real variable`)
     for (const k of envExample) t.ok(k in svc.environment, `${name}: passes ${k}`)
     t.equal(svc.environment.INSTANCE_ID, name)
+    // JWT_JWKS_URL and JWT_SECRET are exclusive (SPEC §2): compose must not demand the secret;
+    // with neither set, the service itself refuses to start in production and says why
+    t.notMatch(svc.environment.JWT_SECRET, /:\?/, `${name}: JWT_SECRET is not required by compose (JWKS users leave it unset)`)
   }
   t.match(compose.services.nginx.volumes[0], /^\.\/nginx\.conf:\/etc\/nginx\/nginx\.conf/)
   const upstreams = [...read('deploy/nginx.conf').matchAll(/^\s*server (\S+):(\d+)/gm)].map(m => `${m[1]}:${m[2]}`)
