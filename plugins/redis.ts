@@ -135,7 +135,15 @@ export default fp(async (fastify) => {
     subscriber,
     adapterPub,
     adapterSub,
-    createClient: () => watch(create(config, { ...baseOptions('sb-adapter'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter'),
+    createClient: () => {
+      // the redis-streams adapter duplicates this client for its stream reader and subscriber;
+      // the duplicates are closed with the rest, or a reader blocked on a gone Redis would
+      // reconnect forever after Fastify closed (it only checks its abort signal between reads)
+      const c = watch(create(config, { ...baseOptions('sb-adapter'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter')
+      const duplicate = c.duplicate.bind(c) as (o?: object) => RedisClient
+      ;(c as { duplicate: (o?: object) => RedisClient }).duplicate = (o) => watch(duplicate(o), 'adapter-duplicate')
+      return c
+    },
     isReady: () => !gate.down,
     probe: async () => await gate.probe(),
     redisDeadline: () => gate.redisDeadline()

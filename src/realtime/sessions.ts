@@ -10,6 +10,14 @@
  *   Nothing of the old session (rooms, missed packets) is touched before that check.
  * - socket ids begin with `~`, a character no room id may contain (SPEC §3), so a socket's own
  *   id room can never be named, joined or addressed as a client room.
+ * - a restored socket hears its rooms' broadcasts from the moment its rooms are restored.
+ *   Socket.IO joins them in the socket's constructor but lists the socket in `nsp.sockets`, which
+ *   the adapter delivers to, only after the middlewares (our handshake authentication, limits)
+ *   have run; a message broadcast in between was neither in the missed packets nor delivered
+ *   (seen as 1–2 acked messages lost around a restore in the nginx rolling-restart test). The
+ *   adapter's room walk therefore also takes the recovered sockets still waiting for their
+ *   middlewares, as Socket.IO's own uWS path does for every pre-connect socket; their packets
+ *   go out after the missed ones, before CONNECT, like the missed ones (the client buffers them).
  */
 import { Socket } from 'socket.io'
 import type { Authenticate, Principal } from '../domain/principal.js'
@@ -22,9 +30,19 @@ export const SOCKET_ID_PREFIX = '~'
 interface Session { sid: string, pid: string, rooms: string[], data: { principal?: Principal }, missedPackets: unknown[] }
 interface EngineClient { request: { headers: Record<string, string | string[] | undefined> } }
 type Auth = Record<string, unknown>
+interface BroadcastOptions { rooms: Set<string>, except?: Set<string> }
+interface AdapterInternals {
+  restoreSession: (pid: string, offset: string) => Promise<Session | null> | Session | null
+  /** Socket.IO adapter: calls `fn` for each local socket in `opts.rooms` (all when empty) and in no `opts.except` room */
+  apply: (opts: BroadcastOptions, fn: (socket: AppSocket) => void) => void
+  /** socket id → its rooms */
+  sids: Map<string, Set<string>>
+}
 interface NamespaceInternals {
   _createSocket: (client: EngineClient, auth: Auth) => Promise<AppSocket>
-  adapter: { restoreSession: (pid: string, offset: string) => Promise<Session | null> | Session | null }
+  /** Socket.IO ≥ 4.8: sockets whose middlewares have not finished */
+  _preConnectSockets?: Map<string, AppSocket>
+  adapter: AdapterInternals
 }
 
 export interface SessionGuardOptions {
@@ -70,4 +88,30 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
     ;(socket as { id: string }).id = SOCKET_ID_PREFIX + socket.id
     return socket
   }
+  if (opts.recovery) deliverToRestoring(n)
+}
+
+/** One walk of a room broadcast also reaches the restored sockets still in their middlewares. */
+function deliverToRestoring (n: NamespaceInternals): void {
+  const waiting = n._preConnectSockets
+  if (waiting === undefined) return
+  const adapter = n.adapter
+  const apply = adapter.apply.bind(adapter)
+  adapter.apply = (opts, fn) => {
+    apply(opts, fn)
+    if (waiting.size === 0) return
+    for (const socket of waiting.values()) {
+      if (!socket.recovered) continue
+      const rooms = adapter.sids.get(socket.id)
+      if (rooms === undefined) continue
+      if (opts.rooms.size > 0 && !intersects(opts.rooms, rooms)) continue
+      if (opts.except !== undefined && intersects(opts.except, rooms)) continue
+      fn(socket)
+    }
+  }
+}
+
+function intersects (a: Set<string>, b: Set<string>): boolean {
+  for (const x of a) if (b.has(x)) return true
+  return false
 }

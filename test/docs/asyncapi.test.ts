@@ -5,17 +5,13 @@
  * `/admin` — and every event the server emits, so a handler or emit without a document entry
  * fails here. Also: it is linked from the OpenAPI document shown at /docs.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Parser } from '@asyncapi/parser'
-import Fastify, { type FastifyInstance } from 'fastify'
-import { baseEnv, http } from '../helpers/app.js'
-import { parseConfig } from '../../src/config.js'
-import { serverOptions } from '../../src/build.js'
-import app from '../../src/app.js'
-import { closeAll, connect } from '../helpers/socket.js'
+import { http, startInner } from '../helpers/app.js'
+import { connect } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
 import { ADMIN_EVENTS } from '../../src/realtime/namespaces/admin.js'
 
@@ -51,20 +47,8 @@ async function emittedInSources (): Promise<Set<string>> {
   return found
 }
 
-/** The server as src/build.ts makes it, keeping a handle on the app's own (encapsulated) context. */
-async function start (t: Test): Promise<{ url: string, inner: FastifyInstance }> {
-  const config = parseConfig(baseEnv())
-  const fastify = Fastify(serverOptions(config))
-  let inner: FastifyInstance | undefined
-  await fastify.register(async (f, opts: { config: typeof config }) => { await app(f, opts); inner = f }, { config })
-  await fastify.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(async () => { closeAll(); await fastify.close() })
-  const addr = fastify.server.address()
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`, inner: inner as FastifyInstance }
-}
-
 t.test('GET /docs/asyncapi.json', async (t) => {
-  const { url, inner: app } = await start(t)
+  const { url, inner: app } = await startInner(t)
   const res = await http(`${url}/docs/asyncapi.json`)
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /application\/json/)

@@ -2,10 +2,11 @@
  * Builds the app exactly as production does (src/build.ts), listening on a free port, with a
  * configuration from an env-like object, and tears it down after the test.
  */
-import type { FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { parseConfig, type Config } from '../../src/config.js'
-import { buildServer } from '../../src/build.js'
+import { buildServer, serverOptions } from '../../src/build.js'
+import app from '../../src/app.js'
 import { TEST_SECRET } from './tokens.js'
 import { closeAll } from './socket.js'
 
@@ -43,6 +44,29 @@ export async function startApp (t: Test, env: Env = {}): Promise<TestApp> {
   }
   t.teardown(close)
   return { app, url: `http://127.0.0.1:${port}`, config, close }
+}
+
+/**
+ * The server as src/build.ts makes it, keeping a handle on the app's own (encapsulated)
+ * context, for tests that need the real `io` (its namespaces, sockets, one more middleware).
+ */
+export async function startInner (t: Test, env: Env = {}): Promise<TestApp & { inner: FastifyInstance }> {
+  const config = parseConfig(baseEnv(env))
+  const fastify = Fastify(serverOptions(config))
+  let inner: FastifyInstance | undefined
+  await fastify.register(async (f, opts: { config: Config }) => { await app(f, opts); inner = f }, { config })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    closeAll()
+    await fastify.close()
+  }
+  t.teardown(close)
+  const addr = fastify.server.address()
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`
+  return { app: fastify as unknown as FastifyInstance, inner: inner as FastifyInstance, url, config, close }
 }
 
 /** A JSON HTTP call with an optional bearer token. */
