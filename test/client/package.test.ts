@@ -24,7 +24,7 @@ const exec = promisify(execFile)
 const run = async (cmd: string, args: string[], opts: { cwd: string, timeout?: number }): Promise<{ stdout: string, stderr: string }> =>
   await exec('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$@"', 'sh', cmd, ...args], opts)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const TSC = join(ROOT, 'node_modules/typescript-7/bin/tsc')
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 
 const CONSUMER_TS = `import { createClient, SwitchboardError, type Message, type ClientErrorCode } from 'switchboard/client'
 

@@ -138,27 +138,8 @@ export async function historyOf (url: string, roomId: string, limit = 100): Prom
 
 export const ids = (ms: Array<{ id: string }>): string[] => ms.map(m => m.id)
 
-/**
- * Resolves with every `message:new` a socket receives until (and without) the one whose text is
- * `marker`: sending a marker after an action proves what that action did or did not broadcast
- * without waiting for a fixed time.
- */
-export async function untilMarker (s: ClientSocket, marker: string, timeoutMs = 5000): Promise<Message[]> {
-  const seen: Message[] = []
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { s.off('message:new', on); reject(new Error(`no marker ${marker} within ${timeoutMs} ms; got ${seen.map(m => m.text).join(', ')}`)) }, timeoutMs)
-    function on (m: Message): void {
-      if (m.text === marker) {
-        clearTimeout(timer)
-        s.off('message:new', on)
-        resolve(seen)
-      } else {
-        seen.push(m)
-      }
-    }
-    s.on('message:new', on)
-  })
-}
+// the barrier of every negative check: test/helpers/socket.ts
+export { untilMarker } from '../helpers/socket.js'
 
 export function closeSockets (...sockets: ClientSocket[]): void {
   for (const s of sockets) s.close()

@@ -61,7 +61,7 @@ export function deliveryMatrix (t: Test, c: Cluster): void {
     const done = untilMarker(alice, 'marker')
     await ack(bob, 'message:send', { roomId: room, text: 'marker' })
     await done
-    // the client's merge rule (README): the missed list, then live messages it does not have yet
+    // the client's merge rule (docs/delivery.md): the missed list, then live messages it does not have yet
     const have = new Set(ids(r.missed))
     const merged = [...r.missed, ...live.filter(m => m.text !== 'marker' && !have.has(m.id))]
     const expected = (await historyOf(c.a, room)).filter(m => m.text.startsWith('busy'))

@@ -1,6 +1,6 @@
 /**
  * Clients for the deploy tests: real socket.io-client connections with its DEFAULT reconnection,
- * each running the README's "client that never misses a message" loop (rejoin with `since` =
+ * each running the "client that never misses a message" loop of docs/delivery.md (rejoin with `since` =
  * last id seen whenever the session was not recovered, page on with history:fetch while
  * hasMore, dedupe by id), and senders that record every acked message in a ledger.
  *

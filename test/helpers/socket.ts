@@ -1,5 +1,6 @@
 /** Real socket.io-client connections for tests, with timeouts on everything awaited. */
 import { io as ioc, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client'
+import type { Message } from '../../src/schemas/common.js'
 
 export type ClientSocket = Socket
 
@@ -58,6 +59,36 @@ export function collectAll (socket: ClientSocket): Array<{ event: string, args: 
   const seen: Array<{ event: string, args: unknown[] }> = []
   socket.onAny((event: string, ...args: unknown[]) => seen.push({ event, args }))
   return seen
+}
+
+/**
+ * The barrier of every "nothing else arrived" check: resolves with every `message:new` the
+ * socket receives until (and without) the one whose text is `marker`. Send the marker after the
+ * action, along the path a wrong broadcast would take; once it arrives, whatever that action
+ * broadcast has arrived too, so an empty answer proves the absence without waiting a fixed time.
+ */
+export async function untilMarker<M extends { text: string } = Message> (s: ClientSocket, marker: string, timeoutMs = 5000): Promise<M[]> {
+  const seen: M[] = []
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { s.off('message:new', on); reject(new Error(`no marker ${marker} within ${timeoutMs} ms; got ${seen.map(m => m.text).join(', ')}`)) }, timeoutMs)
+    function on (m: M): void {
+      if (m.text === marker) {
+        clearTimeout(timer)
+        s.off('message:new', on)
+        resolve(seen)
+      } else {
+        seen.push(m)
+      }
+    }
+    s.on('message:new', on)
+  })
+}
+
+/** What `collectAll` recorded before the `message:new` whose text is `marker` (the barrier). */
+export function recordedBefore (seen: Array<{ event: string, args: unknown[] }>, marker: string): Array<{ event: string, args: unknown[] }> {
+  const i = seen.findIndex(e => e.event === 'message:new' && (e.args[0] as { text?: unknown } | undefined)?.text === marker)
+  if (i < 0) throw new Error(`the marker ${marker} was not recorded`)
+  return seen.slice(0, i)
 }
 
 export function closeAll (): void {

@@ -76,6 +76,10 @@ for (const mode of ['memory', 'redis'] as const) {
     t.equal((await list(undefined, 'bad room')).body.code, 'invalid_payload')
     t.equal((await http(`${url}/v1/rooms/room/receipts`)).status, 401)
     t.same((await list(undefined, 'other')).body, { roomId: 'other', receipts: {} }, 'per room')
+    // the barrier: a notification to eve, sent last through the adapter like the receipts
+    const barrier = next(outsider, 'notification')
+    t.equal((await http(`${url}/v1/users/eve/notifications`, { token: token({ sub: 'svc', role: 'service' }), body: { type: 'barrier' } })).status, 202)
+    await barrier
     t.same(outsiderHeard, [], 'non-members heard nothing')
     for (const s of [alice, alice2, bob, outsider]) s.close()
   })

@@ -4,7 +4,7 @@
  * the redis-streams adapter (connection state recovery on), one transport per test file
  * (python-websocket, python-polling): handshake refusal codes, a room
  * conversation with a JS client, an idempotent repeat, catch-up with `since`, history — and the
- * second argument (the recovery offset) every broadcast carries, which the README documents.
+ * second argument (the recovery offset) every broadcast carries, which docs/other-clients.md documents.
  */
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'

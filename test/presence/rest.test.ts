@@ -142,7 +142,10 @@ for (const mode of ['memory', 'redis'] as const) {
     t.same((await http(`${url}/v1/users/dana/notifications`, { token: admin, body: { type: 'ping' } })).body, { delivered: 2 })
     t.same((await noData).data, null, 'data is null when absent')
     t.same((await http(`${url}/v1/users/nobody/notifications`, { token: service, body: { type: 'x', data: 1 } })).body, { delivered: 0 })
-    t.same(otherHeard, [], 'another user hears nothing')
+    // the barrier: eli's own notification, sent last, reaches eli after any leaked one
+    t.same((await http(`${url}/v1/users/eli/notifications`, { token: service, body: { type: 'barrier' } })).body, { delivered: 1 })
+    await until(() => otherHeard.some(n => n.type === 'barrier'))
+    t.same(otherHeard.slice(0, otherHeard.findIndex(n => n.type === 'barrier')), [], 'another user hears nothing')
     for (const s of [tab1, tab2, other]) s.close()
   })
 

@@ -2,7 +2,8 @@
  * SPEC §8 "Concurrent connects and disconnects never leave a wrong state": 50 connect /
  * disconnect cycles of one user spread over two real server processes on one Redis, run
  * concurrently. A subscriber on each instance sees the same strictly alternating edges, ending
- * in the true state, and REST on both instances agrees.
+ * in the true state, and REST on both instances agrees. The delays are seeded (printed; replay
+ * with TEST_SEED).
  */
 import t from 'tap'
 import { spawnServer } from '../helpers/proc.js'
@@ -11,6 +12,7 @@ import { connect, ack, collect, next } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/net.js'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { seededInt } from '../helpers/seed.js'
 
 t.test('50 concurrent connect/disconnect cycles over two instances', async (t) => {
   const redis = await startRedis()
@@ -33,11 +35,14 @@ t.test('50 concurrent connect/disconnect cycles over two instances', async (t) =
   const seen = watchers.map(w => collect(w, 'presence'))
 
   const cycles = 50
+  // drawn up front, so a replayed seed gives each cycle the same delays whatever the interleaving
+  const random = seededInt(t)
+  const delays = Array.from({ length: cycles }, () => [random(0, 79), random(0, 29)])
   const userToken = token({ sub: 'storm' })
   const run = async (i: number): Promise<void> => {
-    await sleep(Math.floor(Math.random() * 80))
+    await sleep(delays[i][0])
     const s = await connect((i % 2 === 0 ? a : b).url, userToken)
-    await sleep(Math.floor(Math.random() * 30))
+    await sleep(delays[i][1])
     const closed = new Promise(resolve => s.once('disconnect', resolve))
     s.close()
     await closed

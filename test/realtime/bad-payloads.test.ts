@@ -6,9 +6,9 @@
  */
 import t from 'tap'
 import { startApp, http } from '../helpers/app.js'
-import { connect, ack, collectAll, next } from '../helpers/socket.js'
+import { connect, ack, collectAll, next, recordedBefore, untilMarker } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
-import { sleep } from '../helpers/net.js'
+import { until } from '../helpers/net.js'
 
 const huge = 'x'.repeat(40_000)
 
@@ -100,10 +100,13 @@ t.test('bad payloads are refused with invalid_payload and reach nobody', async (
   const delivered = await next(observer, 'message:new')
   t.equal(delivered.text, 'no ack but valid')
 
-  await sleep(200)
-  t.same(seen.map(e => e.event), ['message:new'], 'the observer received only the one valid message')
+  // the barrier: a marker sent after all of the above; once it arrives, so has anything they broadcast
+  const barrier = untilMarker(observer, 'marker')
+  t.equal((await ack(sender, 'message:send', { roomId: 'lobby', text: 'marker' })).ok, true)
+  await barrier
+  t.same(recordedBefore(seen, 'marker').map(e => e.event), ['message:new'], 'the observer received only the one valid message')
   const history = await http(`${url}/v1/rooms/lobby/messages`, { token: token({ sub: 'olivia' }) })
-  t.equal(history.body.messages.length, 1, 'nothing half-written in history')
+  t.equal(history.body.messages.filter((m: { text: string }) => m.text !== 'marker').length, 1, 'nothing half-written in history')
 
   // the instance is alive and well
   t.ok(sender.connected, 'the sender is still connected: bad payloads do not cost the connection')
@@ -122,10 +125,14 @@ t.test('a frame over MAX_FRAME_BYTES closes only that connection', async (t) => 
   const closed = next<string>(big, 'disconnect', 5000)
   big.emit('message:send', { roomId: 'lobby', text: 'x'.repeat(5000) })
   t.equal(await closed, 'transport close', 'the oversized connection is closed by the server')
-  await sleep(100)
-  t.ok(other.connected, 'other connections are untouched')
   // the closed connection's room:presence `left` is expected; its message must not be
-  t.same(seen.filter(e => e.event !== 'room:presence'), [], 'nothing was broadcast')
-  t.same(seen.map(e => e.args[0]), [{ roomId: 'lobby', userId: 'big', status: 'left' }], 'only the closed socket\'s leave')
+  await until(() => seen.some(e => e.event === 'room:presence'))
+  const barrier = untilMarker(other, 'marker')
+  t.equal((await ack(other, 'message:send', { roomId: 'lobby', text: 'marker' })).ok, true)
+  await barrier
+  const before = recordedBefore(seen, 'marker')
+  t.ok(other.connected, 'other connections are untouched')
+  t.same(before.filter(e => e.event !== 'room:presence'), [], 'nothing was broadcast')
+  t.same(before.map(e => e.args[0]), [{ roomId: 'lobby', userId: 'big', status: 'left' }], 'only the closed socket\'s leave')
   t.equal((await ack(other, 'message:send', { roomId: 'lobby', text: 'fine' })).ok, true)
 })

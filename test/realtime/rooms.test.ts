@@ -4,9 +4,8 @@
  */
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
-import { connect, ack, next, collect } from '../helpers/socket.js'
+import { connect, ack, next, collect, untilMarker } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
-import { sleep } from '../helpers/net.js'
 
 t.test('room access rules', async (t) => {
   const open = await startApp(t)
@@ -49,7 +48,6 @@ t.test('send: ack shape, broadcast to members and the sender\'s other sockets, n
   const carol = await connect(url, token({ sub: 'carol' }))
   for (const s of [alice1, alice2, bob]) t.same(await ack(s, 'room:join', { roomId: 'lobby' }), { ok: true, roomId: 'lobby' })
   t.same(await ack(carol, 'room:join', { roomId: 'elsewhere' }), { ok: true, roomId: 'elsewhere' })
-  const carolGot = collect(carol, 'message:new')
   const received = [next(alice1, 'message:new'), next(alice2, 'message:new'), next(bob, 'message:new')]
   const r = await ack(alice1, 'message:send', { roomId: 'lobby', text: 'hello', clientMsgId: 'c-1', meta: { k: [1, 2] } })
   t.equal(r.ok, true)
@@ -57,8 +55,10 @@ t.test('send: ack shape, broadcast to members and the sender\'s other sockets, n
   t.ok(Math.abs(r.message.at - Date.now()) < 5000, 'at is epoch ms')
   t.same(Object.keys(r.message).sort(), ['at', 'clientMsgId', 'id', 'meta', 'name', 'roomId', 'text', 'userId'])
   for (const got of await Promise.all(received)) t.same(got, r.message, 'each member and the sender\'s sockets get the stored message')
-  await sleep(100)
-  t.same(carolGot, [], 'a non-member gets nothing')
+  // the barrier: carol's own marker in her room reaches her after anything the send broadcast
+  const carolGot = untilMarker(carol, 'marker')
+  await ack(carol, 'message:send', { roomId: 'elsewhere', text: 'marker' })
+  t.same(await carolGot, [], 'a non-member gets nothing')
 
   // limits of the message itself
   const long = await ack(alice1, 'message:send', { roomId: 'lobby', text: 'x'.repeat(config.MESSAGE_MAX_LENGTH + 1) })
@@ -83,16 +83,22 @@ t.test('not_in_room, typing, leave', async (t) => {
   const typing = next(b, 'typing')
   t.same(await ack(a, 'typing', { roomId: 'lobby', isTyping: true }), { ok: true })
   t.same(await typing, { roomId: 'lobby', userId: 'alice', isTyping: true })
-  await sleep(50)
+  // the barrier: the typist's own marker reaches it after any echo of its typing would have
+  const heardOwn = untilMarker(a, 'marker')
+  await ack(a, 'message:send', { roomId: 'lobby', text: 'marker' })
+  await heardOwn
   t.same(aTyping, [], 'the typist does not hear itself')
   t.same(await ack(a, 'room:join', { roomId: 'lobby' }), { ok: true, roomId: 'lobby' }, 'joining twice is fine')
   t.same(await ack(a, 'room:leave', { roomId: 'lobby' }), { ok: true })
   t.same(await ack(a, 'room:leave', { roomId: 'lobby' }), { ok: true }, 'leaving twice is fine')
   t.equal((await ack(a, 'room:leave', { roomId: 'user:alice' })).error.code, 'forbidden', 'cannot leave its own user room')
-  const after = collect(a, 'message:new')
+  // the barrier: a room both still share; bob's marker there follows his send to lobby
+  await ack(a, 'room:join', { roomId: 'side' })
+  await ack(b, 'room:join', { roomId: 'side' })
+  const after = untilMarker(a, 'marker')
   await ack(b, 'message:send', { roomId: 'lobby', text: 'gone?' })
-  await sleep(100)
-  t.same(after, [], 'a socket that left gets nothing')
+  await ack(b, 'message:send', { roomId: 'side', text: 'marker' })
+  t.same(await after, [], 'a socket that left gets nothing')
   t.equal((await ack(a, 'message:send', { roomId: 'lobby', text: 'x' })).error.code, 'not_in_room')
 })
 
