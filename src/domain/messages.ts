@@ -7,7 +7,7 @@
 import { appError } from '../errors.js'
 import { META_MAX_BYTES } from '../schemas/common.js'
 import { sendLimited, type AppendResult, type HistoryStore, type RangeResult, type SendLimit, type SinceResult } from '../stores/history.js'
-import type { RateLimitDecision, TokenBucketRule } from '../stores/rate-limit.js'
+import type { RateLimitDecision, TokenBucketRule } from '../model/rate-window.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
 

@@ -5,7 +5,8 @@
  * Streams; both pass test/stores/history.contract.ts.
  */
 import type { Message } from '../schemas/common.js'
-import type { TokenBucketRule } from './rate-limit.js'
+import type { TokenBucketRule } from '../model/rate-window.js'
+import { parseId } from '../model/message-id.js'
 import { appError, type AppError } from '../errors.js'
 
 export interface MessageDraft {
@@ -77,24 +78,6 @@ export interface HistoryStore {
 }
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
-
-/** Parses `<ms>-<seq>`; ids are validated by schema before they reach a store. */
-export function parseId (id: string): [number, number] {
-  const i = id.indexOf('-')
-  return [Number(id.slice(0, i)), Number(id.slice(i + 1))]
-}
-
-/** The canonical spelling of an id (`007-01` → `7-1`), as the stores write it. */
-export function canonicalId (id: string): string {
-  const [ms, seq] = parseId(id)
-  return `${ms}-${seq}`
-}
-
-export function compareIds (a: string, b: string): number {
-  const [am, as] = parseId(a)
-  const [bm, bs] = parseId(b)
-  return am !== bm ? am - bm : as - bs
-}
 
 /** The stored body of a message: everything but `id` and `at`, which come from the position. */
 export function draftBody (d: MessageDraft): string {

@@ -6,7 +6,7 @@
 import type { Test } from 'tap'
 import type { HistoryStore, MessageDraft } from '../../src/stores/history.js'
 import type { Message } from '../../src/schemas/common.js'
-import { compareIds, parseId } from '../../src/stores/history.js'
+import { compareIds, parseId } from '../../src/model/message-id.js'
 import { until } from '../helpers/net.js'
 
 export interface HistoryHarness {

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { MemoryHistoryStore } from '../../src/stores/memory/history.js'
-import { compareIds } from '../../src/stores/history.js'
+import { compareIds } from '../../src/model/message-id.js'
 import { RedisHistoryStore } from '../../src/stores/redis/history.js'
 import { createKeys, type Keys } from '../../src/stores/keys.js'
 import { redisClient, startRedis, uniquePrefix } from '../helpers/redis.js'

@@ -15,7 +15,7 @@ import { runner } from 'node-pg-migrate'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Message } from '../../schemas/common.js'
 import { appError } from '../../errors.js'
-import { parseId } from '../history.js'
+import { parseId } from '../../model/message-id.js'
 
 export interface ArchivePage { messages: Message[] }
 

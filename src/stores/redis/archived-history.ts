@@ -23,8 +23,9 @@ import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
 import { storeError } from './errors.js'
 import type { RedisHistoryStore } from './history.js'
+import { compareIds } from '../../model/message-id.js'
 import {
-  compareIds, type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SendLimit, type SinceResult
 } from '../history.js'
 

@@ -16,8 +16,9 @@ import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
 import { appError } from '../../errors.js'
 import { takeTokenLua } from './rate-limit.js'
+import { compareIds, parseId } from '../../model/message-id.js'
 import {
-  compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, parseId, sendLimited, type SendLimit,
+  draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'

@@ -7,10 +7,11 @@
  */
 import type { Redis, Cluster } from 'ioredis'
 import { storeError } from './errors.js'
-import type { RateLimitDecision, RateLimitStore, TokenBucketRule, WindowRule } from '../rate-limit.js'
+import type { RateLimitDecision, TokenBucketRule, WindowRule } from '../../model/rate-window.js'
+import type { RateLimitStore } from '../rate-limit.js'
 
 /*
- * Token bucket; mirrors takeToken() in stores/rate-limit.ts.
+ * Token bucket; mirrors takeToken() in model/rate-window.ts.
  * KEYS[1] the bucket, a hash { t = tokens left (fractional), ts = ms of the last change }
  * ARGV[1] burst (capacity, >= 1), ARGV[2] refill per second (> 0)
  * Returns { 1, 0 } when a token was taken, { 0, retryAfterMs } when refused (waits are rounded up,
@@ -48,7 +49,7 @@ end`
 }
 
 /*
- * Sliding window counter; mirrors hitWindow() in stores/rate-limit.ts.
+ * Sliding window counter; mirrors hitWindow() in model/rate-window.ts.
  * KEYS[1] the window, a hash { w = index of the current fixed window, c = events in it,
  *         p = events in the previous one }
  * ARGV[1] limit (>= 1), ARGV[2] window ms (>= 1)
