@@ -60,7 +60,7 @@ export default fp(async (fastify) => {
     const rule: TokenBucketRule = { burst: c.RATE_LIMIT_SEND_BURST, perSecond: c.RATE_LIMIT_SEND_PER_SECOND }
     const key = (userId: string): string => keys.userRateLimit(userId, 'send')
     // refusals are counted by the services plugin, whichever store decided
-    send = { rule, key, take: async (userId) => await store.take(key(userId), rule) }
+    send = { rule, key }
   }
   fastify.decorate('limits', { store, send })
   fastify.addHook('onClose', async () => { await store.close() })

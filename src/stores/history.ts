@@ -44,17 +44,18 @@ export type MessageListener = (message: Message) => void
  */
 export type Delivery = 'relay' | 'adapter'
 
-/** The sender's token bucket (SPEC §7 message:send limit), checked by `append` when it can. */
+/** The sender's token bucket (SPEC §7 message:send limit), decided by `append`. */
 export interface SendLimit { key: string, rule: TokenBucketRule }
 
 export interface HistoryStore {
-  /** Stores and publishes a message; a repeat of a clientMsgId returns the first message and publishes nothing. */
-  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
   /**
-   * true when `append` enforces a `limit` itself, in the same atomic step (after the idempotency
-   * check, so a repeat costs no token). When false, the caller checks the limit first.
+   * Stores and publishes a message; a repeat of a clientMsgId returns the first message and
+   * publishes nothing. With `limit`, takes one token from the sender's bucket first and throws
+   * `rate_limited` (with `retryAfterMs`) when it is empty, writing nothing: in the same atomic
+   * step where the store can (after the idempotency check, so a repeat costs no token), just
+   * before it otherwise (Redis Cluster, where the bucket sits on another slot).
    */
-  readonly limitsSends: boolean
+  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
   /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
   range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
   /**

@@ -36,7 +36,6 @@ export class MemoryHistoryStore implements HistoryStore {
   readonly #maxLen: number
   readonly #now: () => number
   readonly delivery: Delivery = 'relay'
-  readonly limitsSends = true
   /** the send buckets: checked inside append, in the same tick as the idempotency check */
   readonly #buckets: MemoryRateLimitStore
 
