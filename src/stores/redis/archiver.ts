@@ -7,7 +7,7 @@
  * (`ON CONFLICT DO NOTHING`) and the mark only moves forward (max, in a script), so there are no
  * duplicates and no gaps without any lease.
  *
- * Rooms to visit come from a set (`<prefix>archive:dirty`) that the append script adds the room
+ * Rooms to visit come from a set (`<prefix>archive:dirty-rooms`) that the append script adds the room
  * to (one SADD, the hot path's only extra command); the archiver SSCANs that set, never the
  * keyspace, and removes a room once nothing of it is left unarchived.
  *
@@ -25,7 +25,7 @@ import { ARCHIVE_COMMIT, ARCHIVE_MEASURE } from './lua/archive.js'
 import type { Entry } from './lua/history-reads.js'
 import { defineScripts } from './lua/script.js'
 
-export const archiveDirtyKey = (keys: Keys): string => `${keys.prefix}archive:dirty`
+export const archiveDirtyKey = (keys: Keys): string => `${keys.prefix}archive:dirty-rooms`
 
 export interface ArchiverOptions {
   client: Redis | Cluster
