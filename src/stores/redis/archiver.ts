@@ -22,7 +22,6 @@ import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
 import { toMessages } from './history.js'
 import { ARCHIVE_COMMIT, ARCHIVE_MEASURE } from './lua/archive.js'
-import type { Entry } from './lua/history-reads.js'
 import { defineScripts } from './lua/script.js'
 
 export const archiveDirtyKey = (keys: Keys): string => `${keys.prefix}archive:dirty-rooms`
@@ -113,7 +112,7 @@ export class Archiver {
     for (let i = 0; i < 20 && !this.#stopped; i++) {
       if (!archive.up) return await this.#commit(room)
       const mark = await client.hget(keys.roomMeta(room), 'archived') ?? '0-0'
-      const entries = await client.xrange(keys.roomHistory(room), `(${mark}`, '+', 'COUNT', batch) as Entry[]
+      const entries = await client.xrange(keys.roomHistory(room), `(${mark}`, '+', 'COUNT', batch)
       if (entries.length === 0) return await this.#commit(room)
       try {
         this.archived += await archive.insert(room, toMessages(entries))

@@ -178,14 +178,14 @@ export class RedisHistoryStore implements HistoryStore {
       if (q.after !== undefined) {
         if (q.before !== undefined && compareIds(q.after, q.before) >= 0) return { messages: [], hasMore: false }
         const end = q.before !== undefined ? `(${q.before}` : '+'
-        const entries = await this.#client.xrange(key, `(${q.after}`, end, 'COUNT', count) as Entry[]
+        const entries = await this.#client.xrange(key, `(${q.after}`, end, 'COUNT', count)
         const hasMore = entries.length > q.limit
         return { messages: toMessages(hasMore ? entries.slice(0, q.limit) : entries), hasMore }
       }
       // nothing precedes 0-0, and Redis refuses it as an exclusive end
       if (q.before !== undefined && compareIds(q.before, '0-1') < 0) return { messages: [], hasMore: false }
       const end = q.before !== undefined ? `(${q.before}` : '+'
-      const entries = await this.#client.xrevrange(key, end, '-', 'COUNT', count) as Entry[]
+      const entries = await this.#client.xrevrange(key, end, '-', 'COUNT', count)
       const hasMore = entries.length > q.limit
       const page = hasMore ? entries.slice(0, q.limit) : entries
       return { messages: toMessages(page.reverse()), hasMore }
