@@ -17,7 +17,7 @@ t.teardown(redis.close)
 
 const client = (t: Test): Redis => redisClient(t, redis.url)
 
-function redisStore (t: Test, maxLen: number, extra: { adapter?: { key: string, maxLen: number } } = {}): { store: RedisHistoryStore, keys: Keys, probe: Redis } {
+function redisStore (t: Test, maxLen: number, extra: { adapter?: { key: string, maxLen: number }, foldSendLimit?: boolean } = {}): { store: RedisHistoryStore, keys: Keys, probe: Redis } {
   const keys = createKeys(uniquePrefix('history'))
   const store = new RedisHistoryStore({ client: client(t), subscriber: client(t), keys, maxLen, ...extra })
   t.teardown(() => store.close())
@@ -44,6 +44,30 @@ historyContract(t, {
       listening: async () => { await store.ready() }
     }
   }
+})
+
+// as on Redis Cluster, where the sender's bucket sits on another slot: the store takes the limit
+// with its own script just before the append
+historyContract(t, {
+  name: 'redis, send limit taken first',
+  limitFirst: true,
+  create: async (t, { maxLen }) => {
+    const { store, keys, probe } = redisStore(t, maxLen, { foldSendLimit: false })
+    return {
+      store,
+      reset: async (roomId) => { await probe.del(keys.roomHistory(roomId), keys.roomMeta(roomId)) },
+      listening: async () => { await store.ready() }
+    }
+  }
+})
+
+t.test('redis, send limit taken first: over the burst is refused and nothing is written', async (t) => {
+  const { store } = redisStore(t, 100, { foldSendLimit: false })
+  const limit = { key: `bucket-${Math.random()}`, rule: { burst: 2, perSecond: 1 } }
+  await store.append({ roomId: 'lf', userId: 'u', text: 'one' }, limit)
+  await store.append({ roomId: 'lf', userId: 'u', text: 'two' }, limit)
+  await t.rejects(store.append({ roomId: 'lf', userId: 'u', text: 'three' }, limit), { code: 'rate_limited', retryAfterMs: Number })
+  t.same((await store.range('lf', { limit: 10 })).messages.map(m => m.text), ['one', 'two'])
 })
 
 t.test('redis: a stream deleted without its meta, or a meta lost on its own, never recovers old positions', async (t) => {

@@ -17,7 +17,7 @@
  * (counts), logs the loss and counts it in switchboard_archive_errors_total.
  */
 import type { Redis, Cluster } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
+import type { BaseLogger } from 'pino'
 import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
 import { toMessages } from './history.js'
@@ -32,7 +32,8 @@ export interface ArchiverOptions {
   archive: PgArchive
   /** HISTORY_MAX_MESSAGES: what the archiver trims a stream down to */
   maxLen: number
-  log: FastifyBaseLogger
+  /** pino's log functions (a Fastify logger has them) */
+  log: Pick<BaseLogger, 'error' | 'warn'>
   /** messages per INSERT (default 500) */
   batch?: number
   /** pause between passes, ms (default 200) */
