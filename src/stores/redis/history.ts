@@ -89,7 +89,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly delivery: Delivery
   /** the send limit's own store when it cannot be folded into the append (Cluster) */
   readonly #limiter: RedisRateLimitStore | undefined
-  /** the composed append scripts, by feature set, registered on first use */
+  /** the append scripts this store may run (its adapter and archive are fixed), by feature set */
   readonly #variants = new Map<string, AppendVariant>()
 
   constructor (opts: RedisHistoryOptions) {
@@ -104,17 +104,18 @@ export class RedisHistoryStore implements HistoryStore {
     this.#writeDeadline = opts.writeDeadline ?? (() => 0)
     this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
     this.#limiter = (opts.foldSendLimit ?? true) ? undefined : new RedisRateLimitStore({ client: this.#client })
-    defineScripts(this.#client, [SINCE])
+    for (const once of [false, true]) {
+      for (const limited of [false, true]) {
+        const f = { once, limited, adapter: this.#adapter !== undefined, archive: this.#archive !== undefined }
+        this.#variants.set(variantId(f), appendVariant(f))
+      }
+    }
+    defineScripts(this.#client, [SINCE, ...[...this.#variants.values()].map(v => v.script)])
   }
 
   #variant (f: AppendFeatures): AppendVariant {
-    const id = `${+f.once}${+f.limited}${+f.adapter}${+f.archive}`
-    let v = this.#variants.get(id)
-    if (v === undefined) {
-      v = appendVariant(f)
-      defineScripts(this.#client, [v.script])
-      this.#variants.set(id, v)
-    }
+    const v = this.#variants.get(variantId(f))
+    if (v === undefined) throw new Error(`no append script for ${variantId(f)}`)
     return v
   }
 
@@ -268,6 +269,10 @@ export class RedisHistoryStore implements HistoryStore {
     this.#gapListeners.length = 0
     // the connections belong to the redis plugin, which closes them
   }
+}
+
+function variantId (f: AppendFeatures): string {
+  return `${+f.once}${+f.limited}${+f.adapter}${+f.archive}`
 }
 
 /** Stream entries `[id, ['d', body]]` as messages. */
