@@ -16,7 +16,7 @@ const INDEX_ARGV = [{ name: 'user_count', doc: 'n: ARGV[2..n+1] are user ids, th
 export const INSTANCE_INDEX: Script = {
   name: 'sbInstanceIndex',
   numberOfKeys: INDEX_KEYS.length,
-  lua: locals(INDEX_KEYS, INDEX_ARGV) + `
+  lua: locals(INDEX_KEYS, INDEX_ARGV) + `-- ARGV[2..]: the user ids, then the room ids
 redis.call('DEL', index_users, index_rooms)
 local n = tonumber(user_count)
 local function add_all(key, from, to)
@@ -70,7 +70,7 @@ return 'ok'
 export const ONLINE_ADD: Script = {
   name: 'sbOnlineAdd',
   numberOfKeys: ONLINE_KEYS.length,
-  lua: locals(ONLINE_KEYS, ONLINE_ARGV) + NOW_MS + `
+  lua: locals(ONLINE_KEYS, ONLINE_ARGV) + '-- ARGV[2..]: user ids reported online\n' + NOW_MS + `
 local now = now_ms()
 for i = 2, #ARGV do redis.call('ZADD', online, now + tonumber(ttl), ARGV[i]) end
 ` + PRUNE
@@ -80,7 +80,7 @@ for i = 2, #ARGV do redis.call('ZADD', online, now + tonumber(ttl), ARGV[i]) end
 export const ONLINE_REMOVE: Script = {
   name: 'sbOnlineRemove',
   numberOfKeys: ONLINE_KEYS.length,
-  lua: locals(ONLINE_KEYS, ONLINE_ARGV) + NOW_MS + `
+  lua: locals(ONLINE_KEYS, ONLINE_ARGV) + '-- ARGV[2..]: user ids gone offline\n' + NOW_MS + `
 local now = now_ms()
 for i = 2, #ARGV do redis.call('ZREM', online, ARGV[i]) end
 ` + PRUNE
