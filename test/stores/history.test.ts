@@ -61,15 +61,6 @@ historyContract(t, {
   }
 })
 
-t.test('redis, send limit taken first: over the burst is refused and nothing is written', async (t) => {
-  const { store } = redisStore(t, 100, { foldSendLimit: false })
-  const limit = { key: `bucket-${Math.random()}`, rule: { burst: 2, perSecond: 1 } }
-  await store.append({ roomId: 'lf', userId: 'u', text: 'one' }, limit)
-  await store.append({ roomId: 'lf', userId: 'u', text: 'two' }, limit)
-  await t.rejects(store.append({ roomId: 'lf', userId: 'u', text: 'three' }, limit), { code: 'rate_limited', retryAfterMs: Number })
-  t.same((await store.range('lf', { limit: 10 })).messages.map(m => m.text), ['one', 'two'])
-})
-
 t.test('redis: a stream deleted without its meta, or a meta lost on its own, never recovers old positions', async (t) => {
   const { store, keys, probe } = redisStore(t, 100)
   // back to back, mostly within a millisecond: the old epoch, its deletion, the new epoch

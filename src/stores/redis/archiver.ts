@@ -1,20 +1,11 @@
 /**
  * The archiver (issue 16): moves messages from the Redis room streams to the PostgreSQL archive
- * in batches, on every instance at once. Why a per-room high-water mark with idempotent inserts
- * rather than consumer groups: a room's stream is already ordered and is re-read from the mark
- * (`meta.archived`) after any failure, so a crashed or slow instance never strands messages in a
- * pending list that needs claiming; two instances archiving the same room insert the same rows
- * (`ON CONFLICT DO NOTHING`) and the mark only moves forward (max, in a script), so there are no
- * duplicates and no gaps without any lease.
- *
- * Rooms to visit come from a set (`<prefix>archive:dirty-rooms`) that the append script adds the room
- * to (one SADD, the hot path's only extra command); the archiver SSCANs that set, never the
- * keyspace, and removes a room once nothing of it is left unarchived.
- *
- * Trimming: with the archive the append caps a stream only at `backlogMaxLen` (a hard bound for a
- * long PostgreSQL outage); the archiver trims it to HISTORY_MAX_MESSAGES, never past the mark.
- * At the bound Redis drops the oldest unarchived messages (sends go on); the archiver notices
- * (counts), logs the loss and counts it in switchboard_archive_errors_total.
+ * in batches, on every instance at once. A per-room high-water mark with idempotent inserts,
+ * rather than consumer groups: a stream is already ordered and is re-read from its mark after any
+ * failure, so nothing waits in a pending list to be claimed, and two instances on one room only
+ * insert the same rows twice. Rooms to visit come from the dirty-rooms set the append fills; the
+ * mark, the trim and the loss accounting are one script (lua/archive.ts). The README's archive
+ * section has the whole story (trimming, the backlog bound, outages).
  */
 import type { Redis, Cluster } from 'ioredis'
 import type { BaseLogger } from 'pino'
