@@ -25,7 +25,8 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import { appError } from '../src/errors.js'
 import { runWithDeadline } from '../src/deadline.js'
-import type { RateLimitStore, TokenBucketRule } from '../src/stores/rate-limit.js'
+import type { TokenBucketRule } from '../src/model/rate-window.js'
+import type { RateLimitStore } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
 import { SocketLimits, LIMITER_BUDGET_MS } from '../src/realtime/limits.js'
@@ -59,7 +60,7 @@ export default fp(async (fastify) => {
     const rule: TokenBucketRule = { burst: c.RATE_LIMIT_SEND_BURST, perSecond: c.RATE_LIMIT_SEND_PER_SECOND }
     const key = (userId: string): string => keys.userRateLimit(userId, 'send')
     // refusals are counted by the services plugin, whichever store decided
-    send = { rule, key, take: async (userId) => await store.take(key(userId), rule) }
+    send = { rule, key }
   }
   fastify.decorate('limits', { store, send })
   fastify.addHook('onClose', async () => { await store.close() })

@@ -1,13 +1,14 @@
 /**
  * The message service: the one function behind `message:send` and `POST /v1/rooms/:id/messages`,
- * and behind history reads on both transports. It checks limits and room rules, then hands the
- * message to the HistoryStore, which stores and publishes it atomically; the broadcast to
- * sockets happens in the relay, from the store's publication, on every instance.
+ * and behind history reads on both transports. It checks the room rule and the sizes, then hands
+ * the message and the sender's limit to the HistoryStore, which decides the limit, stores and
+ * publishes in one step; the broadcast to sockets happens in the relay (or the adapter), from
+ * that publication, on every instance.
  */
 import { appError } from '../errors.js'
 import { META_MAX_BYTES } from '../schemas/common.js'
-import { sendLimited, type AppendResult, type HistoryStore, type RangeResult, type SendLimit, type SinceResult } from '../stores/history.js'
-import type { RateLimitDecision, TokenBucketRule } from '../stores/rate-limit.js'
+import type { AppendResult, HistoryStore, RangeResult, SinceResult } from '../stores/history.js'
+import type { TokenBucketRule } from '../model/rate-window.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
 
@@ -44,11 +45,10 @@ export interface MessageServiceOptions {
   sendLimit?: SendLimiter
 }
 
-/** The per-user send bucket: its rule and key, and a stand-alone check for stores that cannot fold it in. */
+/** The per-user send bucket: its rule and the key of a user's bucket (the store decides). */
 export interface SendLimiter {
   rule: TokenBucketRule
   key: (userId: string) => string
-  take: (userId: string) => Promise<RateLimitDecision>
 }
 
 export interface MessageService {
@@ -70,6 +70,7 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
     assertAccess,
 
     async send (principal, input) {
+      assertAccess(principal, input.roomId)
       // characters as people count them: grapheme clusters (a family emoji is one). A text is
       // never more clusters than UTF-16 units, so the cheap check settles almost every message
       if (input.text.length > maxLength && graphemes(input.text) > maxLength) {
@@ -78,18 +79,9 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
       if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > META_MAX_BYTES) {
         throw appError('payload_too_large', `meta is larger than ${META_MAX_BYTES} bytes`)
       }
-      // after the cheap checks, before anything is written; the caller (principal.sub) pays,
-      // also when a service posts on behalf of a user. Where the store can, the check runs in
-      // the append itself (one round trip, and a repeat of a clientMsgId costs no token).
-      let limit: SendLimit | undefined
-      if (sendLimit !== undefined) {
-        if (history.limitsSends) {
-          limit = { key: sendLimit.key(principal.sub), rule: sendLimit.rule }
-        } else {
-          const d = await sendLimit.take(principal.sub)
-          if (!d.allowed) throw sendLimited(d.retryAfterMs)
-        }
-      }
+      // the caller (principal.sub) pays, also when a service posts on behalf of a user; the
+      // store decides, in the append itself where it can
+      const limit = sendLimit !== undefined ? { key: sendLimit.key(principal.sub), rule: sendLimit.rule } : undefined
       const userId = input.userId ?? principal.sub
       const name = input.userId !== undefined && input.userId !== principal.sub ? input.name : (input.name ?? principal.name)
       return await history.append({

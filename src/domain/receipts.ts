@@ -6,7 +6,7 @@
  * broadcast; one for a message that is not in the room's history is refused with `not_found`.
  */
 import { appError } from '../errors.js'
-import { canonicalId } from '../stores/history.js'
+import { canonicalId } from '../model/message-id.js'
 import type { ReceiptStore } from '../stores/receipts.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'

@@ -13,7 +13,7 @@
  * The per-IP connection limit is counted per Engine.IO session (src/realtime/transport-guard.ts).
  */
 import { appError } from '../errors.js'
-import { hitWindow, newWindow, type WindowRule, type WindowState } from '../stores/rate-limit.js'
+import { hitWindow, newWindow, type WindowRule, type WindowState } from '../model/rate-window.js'
 import type { AppSocket } from './types.js'
 
 /** SPEC §7: "far over" is 10× the limit, sustained over 10 s */

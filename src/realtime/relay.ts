@@ -19,7 +19,8 @@
  */
 import { isReservedRoom, isValidRoomId } from '../domain/rooms.js'
 import type { Message } from '../schemas/common.js'
-import { compareIds, parseId, type HistoryStore } from '../stores/history.js'
+import { compareIds, parseId } from '../model/message-id.js'
+import type { HistoryStore } from '../stores/history.js'
 import type { AppNamespace } from './types.js'
 
 /** most messages replayed into one room after a gap; past it the room's clients resync */

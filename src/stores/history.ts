@@ -5,7 +5,8 @@
  * Streams; both pass test/stores/history.contract.ts.
  */
 import type { Message } from '../schemas/common.js'
-import type { TokenBucketRule } from './rate-limit.js'
+import type { TokenBucketRule } from '../model/rate-window.js'
+import { parseId } from '../model/message-id.js'
 import { appError, type AppError } from '../errors.js'
 
 export interface MessageDraft {
@@ -43,17 +44,18 @@ export type MessageListener = (message: Message) => void
  */
 export type Delivery = 'relay' | 'adapter'
 
-/** The sender's token bucket (SPEC §7 message:send limit), checked by `append` when it can. */
+/** The sender's token bucket (SPEC §7 message:send limit), decided by `append`. */
 export interface SendLimit { key: string, rule: TokenBucketRule }
 
 export interface HistoryStore {
-  /** Stores and publishes a message; a repeat of a clientMsgId returns the first message and publishes nothing. */
-  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
   /**
-   * true when `append` enforces a `limit` itself, in the same atomic step (after the idempotency
-   * check, so a repeat costs no token). When false, the caller checks the limit first.
+   * Stores and publishes a message; a repeat of a clientMsgId returns the first message and
+   * publishes nothing. With `limit`, takes one token from the sender's bucket first and throws
+   * `rate_limited` (with `retryAfterMs`) when it is empty, writing nothing: in the same atomic
+   * step where the store can (after the idempotency check, so a repeat costs no token), just
+   * before it otherwise (Redis Cluster, where the bucket sits on another slot).
    */
-  readonly limitsSends: boolean
+  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
   /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
   range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
   /**
@@ -77,24 +79,6 @@ export interface HistoryStore {
 }
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
-
-/** Parses `<ms>-<seq>`; ids are validated by schema before they reach a store. */
-export function parseId (id: string): [number, number] {
-  const i = id.indexOf('-')
-  return [Number(id.slice(0, i)), Number(id.slice(i + 1))]
-}
-
-/** The canonical spelling of an id (`007-01` → `7-1`), as the stores write it. */
-export function canonicalId (id: string): string {
-  const [ms, seq] = parseId(id)
-  return `${ms}-${seq}`
-}
-
-export function compareIds (a: string, b: string): number {
-  const [am, as] = parseId(a)
-  const [bm, bs] = parseId(b)
-  return am !== bm ? am - bm : as - bs
-}
 
 /** The stored body of a message: everything but `id` and `at`, which come from the position. */
 export function draftBody (d: MessageDraft): string {

@@ -1,7 +1,7 @@
 /**
- * The one Redis key builder. Every key of a room shares the hash tag `{r:<roomId>}` so the Lua
- * scripts that touch several of them stay on one slot in Redis Cluster. Room ids cannot hold
- * braces (SPEC §3 pattern), so the tag is always the room id.
+ * The one Redis key builder; each suffix names what the key holds. Every key of a room shares
+ * the hash tag `{r:<roomId>}` so the Lua scripts that touch several of them stay on one slot in
+ * Redis Cluster. Room ids cannot hold braces (SPEC §3 pattern), so the tag is always the room id.
  */
 export interface Keys {
   prefix: string
@@ -36,7 +36,7 @@ export interface PresenceKeys {
   userState: (userId: string) => string
   /** HASH '<instanceId>|<socketId>' → userId: connections in the room */
   roomConns: (roomId: string) => string
-  /** HASH userId → connections in the room (decides joined / left) */
+  /** HASH userId → their connections in the room (decides joined / left) */
   roomUsers: (roomId: string) => string
   /** SET of users / rooms an instance holds entries for: what to sweep if it dies */
   instanceUsers: (instanceId: string) => string
@@ -57,32 +57,32 @@ export interface PresenceKeys {
 export function createKeys (prefix: string): Keys {
   return {
     prefix,
-    roomHistory: roomId => `${prefix}{r:${roomId}}:h`,
+    roomHistory: roomId => `${prefix}{r:${roomId}}:history`,
     roomMeta: roomId => `${prefix}{r:${roomId}}:meta`,
     // ids are length-prefixed so no two tuples can produce the same key; a send on behalf of
     // someone else has its own key space (idemfor), so it never collides with the user's own
     idempotency: (roomId, userId, clientMsgId, sender) => sender === undefined || sender === userId
       ? `${prefix}{r:${roomId}}:idem:${userId.length}:${userId}:${clientMsgId}`
       : `${prefix}{r:${roomId}}:idemfor:${sender.length}:${sender}:${userId.length}:${userId}:${clientMsgId}`,
-    roomReceipts: roomId => `${prefix}{r:${roomId}}:rcpt`,
+    roomReceipts: roomId => `${prefix}{r:${roomId}}:receipts`,
     messagesChannel: `${prefix}messages`,
     adapterStream: `${prefix}socket.io`,
     presence: {
-      userConns: userId => `${prefix}{u:${userId}}:pc`,
-      userState: userId => `${prefix}{u:${userId}}:ps`,
-      roomConns: roomId => `${prefix}{r:${roomId}}:pc`,
-      roomUsers: roomId => `${prefix}{r:${roomId}}:pu`,
-      instanceUsers: id => `${prefix}{i:${id}}:u`,
-      instanceRooms: id => `${prefix}{i:${id}}:r`,
-      sweepLock: id => `${prefix}{g}:sweep:${id}`,
-      instances: `${prefix}{g}:inst`,
-      instanceStats: `${prefix}{g}:stats`,
+      userConns: userId => `${prefix}{u:${userId}}:conns`,
+      userState: userId => `${prefix}{u:${userId}}:state`,
+      roomConns: roomId => `${prefix}{r:${roomId}}:conns`,
+      roomUsers: roomId => `${prefix}{r:${roomId}}:user-counts`,
+      instanceUsers: id => `${prefix}{i:${id}}:users`,
+      instanceRooms: id => `${prefix}{i:${id}}:rooms`,
+      sweepLock: id => `${prefix}{g}:sweep-lock:${id}`,
+      instances: `${prefix}{g}:instances`,
+      instanceStats: `${prefix}{g}:instance-stats`,
       onlineUsers: `${prefix}{g}:online`,
       channel: `${prefix}presence`,
       roomChannel: `${prefix}room-presence`
     },
-    userRateLimit: (userId, name) => `${prefix}{u:${userId}}:rl:${name}`,
-    ipRateLimit: (ip, name) => `${prefix}{ip:${ip}}:rl:${name}`,
-    httpRateLimit: `${prefix}rl:http:`
+    userRateLimit: (userId, name) => `${prefix}{u:${userId}}:rate-limit:${name}`,
+    ipRateLimit: (ip, name) => `${prefix}{ip:${ip}}:rate-limit:${name}`,
+    httpRateLimit: `${prefix}rate-limit:http:`
   }
 }

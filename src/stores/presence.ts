@@ -13,8 +13,8 @@
  *   `sweep` claims it (one sweeper per dead instance) and removes its entries, emitting the
  *   offline / left edges.
  *
- * Implemented in memory (`MemoryPresenceBackend` plays the shared Redis) and on Redis; both pass
- * test/stores/presence.contract.ts.
+ * Implemented in memory (one instance: nothing expires, nothing to sweep) and on Redis (any number
+ * of instances); both pass test/stores/presence.contract.ts, Redis also presence.instances.ts.
  */
 import type { PresenceState } from '../schemas/common.js'
 

@@ -1,11 +1,14 @@
 /**
  * The PresenceStore contract against the in-process store and the Redis store, plus what only
- * the Redis store can show: a batch query is one round trip.
+ * the Redis store can show: several instances on one registry (crash, stall, sweep) and a batch
+ * query in one round trip.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { presenceContract } from './presence.contract.js'
-import { MemoryPresenceBackend, MemoryPresenceStore } from '../../src/stores/memory/presence.js'
+import { presenceInstancesSuite } from './presence.instances.js'
+import type { PresenceHarness } from './presence.helpers.js'
+import { MemoryPresenceStore } from '../../src/stores/memory/presence.js'
 import { RedisPresenceStore } from '../../src/stores/redis/presence.js'
 import { createKeys } from '../../src/stores/keys.js'
 import { startRedis, uniquePrefix, type TestRedis } from '../helpers/redis.js'
@@ -14,14 +17,11 @@ let redis: TestRedis
 t.before(async () => { redis = await startRedis() })
 t.teardown(async () => { await redis?.close() })
 
-presenceContract(t, 'memory', async () => {
-  const backend = new MemoryPresenceBackend()
-  return {
-    make: async (instanceId, ttlMs) => new MemoryPresenceStore({ instanceId, ttlMs, backend })
-  }
-})
+presenceContract(t, 'memory', async () => ({
+  make: async (instanceId, ttlMs) => new MemoryPresenceStore({ instanceId, ttlMs })
+}))
 
-presenceContract(t, 'redis', async (t) => {
+async function redisHarness (t: Test): Promise<PresenceHarness> {
   const keys = createKeys(uniquePrefix('presence-store'))
   return {
     make: async (instanceId, ttlMs) => {
@@ -38,7 +38,10 @@ presenceContract(t, 'redis', async (t) => {
       return store
     }
   }
-})
+}
+
+presenceContract(t, 'redis', redisHarness)
+presenceInstancesSuite(t, 'redis', redisHarness)
 
 t.test('redis: a batch query is one pipeline, not one call per id', async (t) => {
   const keys = createKeys(uniquePrefix('presence-batch'))

@@ -7,8 +7,9 @@
  */
 import type { Message } from '../../schemas/common.js'
 import { MemoryRateLimitStore } from './rate-limit.js'
+import { compareIds } from '../../model/message-id.js'
 import {
-  compareIds, IDEMPOTENCY_TTL_MS, messageOf, sendLimited, type SendLimit,
+  IDEMPOTENCY_TTL_MS, messageOf, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
@@ -35,7 +36,6 @@ export class MemoryHistoryStore implements HistoryStore {
   readonly #maxLen: number
   readonly #now: () => number
   readonly delivery: Delivery = 'relay'
-  readonly limitsSends = true
   /** the send buckets: checked inside append, in the same tick as the idempotency check */
   readonly #buckets: MemoryRateLimitStore
 

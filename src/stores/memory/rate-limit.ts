@@ -1,13 +1,13 @@
 /**
  * In-process RateLimitStore for the single-instance mode (no REDIS_URL). Same arithmetic as the
- * Redis store (the pure functions of stores/rate-limit.ts). No timers: entries that can no
+ * Redis store (the pure functions of model/rate-window.ts). No timers: entries that can no
  * longer influence a decision are swept during calls, at most once a minute.
  */
 import {
   bucketIdleMs, hitWindow, newBucket, newWindow, takeToken, windowExpiresAt,
-  type BucketState, type RateLimitDecision, type RateLimitStore, type TokenBucketRule,
-  type WindowRule, type WindowState
-} from '../rate-limit.js'
+  type BucketState, type RateLimitDecision, type TokenBucketRule, type WindowRule, type WindowState
+} from '../../model/rate-window.js'
+import type { RateLimitStore } from '../rate-limit.js'
 
 const SWEEP_EVERY_MS = 60_000
 

@@ -3,7 +3,8 @@
  * compare-and-set after it is synchronous, so two receipts racing each other still cannot move
  * a receipt back.
  */
-import { compareIds, type HistoryStore } from '../history.js'
+import { compareIds } from '../../model/message-id.js'
+import type { HistoryStore } from '../history.js'
 import type { MarkResult, ReceiptStore } from '../receipts.js'
 
 export interface MemoryReceiptOptions {

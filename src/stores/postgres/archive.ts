@@ -12,10 +12,13 @@
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { runner } from 'node-pg-migrate'
-import type { FastifyBaseLogger } from 'fastify'
+import type { BaseLogger } from 'pino'
+
+/** pino's log functions (a Fastify logger has them) */
+type Log = Pick<BaseLogger, 'error' | 'warn' | 'info'>
 import type { Message } from '../../schemas/common.js'
 import { appError } from '../../errors.js'
-import { parseId } from '../history.js'
+import { parseId } from '../../model/message-id.js'
 
 export interface ArchivePage { messages: Message[] }
 
@@ -23,7 +26,7 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url))
 
 export class PgArchive {
   readonly pool: pg.Pool
-  readonly #log: FastifyBaseLogger
+  readonly #log: Log
   #up = false
   #migrated = false
   #closed = false
@@ -31,7 +34,7 @@ export class PgArchive {
   #started: Promise<void> | undefined
 
   /** `queryTimeoutMs`: a statement that takes longer fails (reads answer unavailable, the archiver retries) */
-  constructor (url: string, log: FastifyBaseLogger, opts: { queryTimeoutMs?: number } = {}) {
+  constructor (url: string, log: Log, opts: { queryTimeoutMs?: number } = {}) {
     this.#log = log
     this.pool = new pg.Pool({
       connectionString: url,

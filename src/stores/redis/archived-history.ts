@@ -23,8 +23,11 @@ import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
 import { storeError } from './errors.js'
 import type { RedisHistoryStore } from './history.js'
+import { compareIds } from '../../model/message-id.js'
+import { SPAN, type SpanReply } from './lua/history-reads.js'
+import { defineScripts } from './lua/script.js'
 import {
-  compareIds, type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SendLimit, type SinceResult
 } from '../history.js'
 
@@ -39,15 +42,6 @@ interface Span {
   gap?: string
 }
 
-/* KEYS[1] room stream, KEYS[2] room meta → { oldest kept id, meta.start, meta.floor, meta.gap } (false when absent), one step */
-const SPAN = `
-local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-local m = redis.call('HMGET', KEYS[2], 'start', 'floor', 'gap')
-return { first and first[1] or false, m[1], m[2], m[3] }
-`
-
-interface SpanClient { sbSpan: (stream: string, meta: string) => Promise<Array<string | null>> }
-
 export class ArchivedHistoryStore implements HistoryStore {
   readonly #inner: RedisHistoryStore
   readonly #client: Redis | Cluster
@@ -59,20 +53,19 @@ export class ArchivedHistoryStore implements HistoryStore {
     this.#client = opts.client
     this.#keys = opts.keys
     this.#archive = opts.archive
-    if (!('sbSpan' in this.#client)) this.#client.defineCommand('sbSpan', { numberOfKeys: 2, lua: SPAN })
+    defineScripts(this.#client, [SPAN])
   }
 
   get delivery (): Delivery { return this.#inner.delivery }
-  get limitsSends (): boolean { return this.#inner.limitsSends }
 
   async append (draft: MessageDraft, limit?: SendLimit): Promise<AppendResult> {
     return await this.#inner.append(draft, limit)
   }
 
   async #span (roomId: string): Promise<Span> {
-    let reply: Array<string | null>
+    let reply: SpanReply
     try {
-      reply = await (this.#client as unknown as SpanClient).sbSpan(this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId))
+      reply = await this.#client.sbSpan(this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId))
     } catch (err) {
       throw storeError(err)
     }

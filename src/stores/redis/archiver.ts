@@ -1,79 +1,21 @@
 /**
  * The archiver (issue 16): moves messages from the Redis room streams to the PostgreSQL archive
- * in batches, on every instance at once. Why a per-room high-water mark with idempotent inserts
- * rather than consumer groups: a room's stream is already ordered and is re-read from the mark
- * (`meta.archived`) after any failure, so a crashed or slow instance never strands messages in a
- * pending list that needs claiming; two instances archiving the same room insert the same rows
- * (`ON CONFLICT DO NOTHING`) and the mark only moves forward (max, in a script), so there are no
- * duplicates and no gaps without any lease.
- *
- * Rooms to visit come from a set (`<prefix>archive:dirty`) that the append script adds the room
- * to (one SADD, the hot path's only extra command); the archiver SSCANs that set, never the
- * keyspace, and removes a room once nothing of it is left unarchived.
- *
- * Trimming: with the archive the append caps a stream only at `backlogMaxLen` (a hard bound for a
- * long PostgreSQL outage); the archiver trims it to HISTORY_MAX_MESSAGES, never past the mark.
- * At the bound Redis drops the oldest unarchived messages (sends go on); the archiver notices
- * (counts), logs the loss and counts it in switchboard_archive_errors_total.
+ * in batches, on every instance at once. A per-room high-water mark with idempotent inserts,
+ * rather than consumer groups: a stream is already ordered and is re-read from its mark after any
+ * failure, so nothing waits in a pending list to be claimed, and two instances on one room only
+ * insert the same rows twice. Rooms to visit come from the dirty-rooms set the append fills; the
+ * mark, the trim and the loss accounting are one script (lua/archive.ts). The README's archive
+ * section has the whole story (trimming, the backlog bound, outages).
  */
 import type { Redis, Cluster } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
+import type { BaseLogger } from 'pino'
 import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
-import { toMessages, type Entry } from './history.js'
+import { toMessages } from './history.js'
+import { ARCHIVE_COMMIT, ARCHIVE_MEASURE } from './lua/archive.js'
+import { defineScripts } from './lua/script.js'
 
-export const archiveDirtyKey = (keys: Keys): string => `${keys.prefix}archive:dirty`
-
-/*
- * KEYS[1] room stream, KEYS[2] room meta, KEYS[3] dirty set
- * ARGV[1] room id, ARGV[2] the newest id just archived ('' to only measure), ARGV[3] HISTORY_MAX_MESSAGES
- * meta.archived = the high-water mark, meta.archivedn = how many of the stream's entries-added
- * (XINFO, Redis >= 7.0) are archived or gone, so lag = entries-added - archivedn in O(1).
- * Returns { lag, lost }: messages still to archive, and messages found dropped unarchived
- * (the backlog bound) by this call.
- */
-const COMMIT = `
-local function parse (id) local a, b = string.match(id, '^(%d+)-(%d+)$') return tonumber(a), tonumber(b) end
-local function gt (x, y) local xm, xs = parse(x) local ym, ys = parse(y) return xm > ym or (xm == ym and xs > ys) end
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) return { 0, 0 } end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local added, first, len
-for i = 1, #info, 2 do
-  if info[i] == 'entries-added' then added = info[i + 1]
-  elseif info[i] == 'first-entry' then first = info[i + 1]
-  elseif info[i] == 'length' then len = info[i + 1] end
-end
-local cur = redis.call('HGET', KEYS[2], 'archived')
-local n = tonumber(redis.call('HGET', KEYS[2], 'archivedn') or '-1')
-if not cur then cur = '0-0' end
-if n < 0 then n = added - #redis.call('XRANGE', KEYS[1], '(' .. cur, '+') end
-local lost = 0
--- when the oldest kept entry is past the mark, every kept entry is unarchived: any shortfall was
--- dropped by the backlog bound
-if first and first ~= false and gt(first[1], cur) and added - n > len then
-  lost = added - n - len
-  n = added - len
-  -- readers: messages before this id may be in neither store
-  redis.call('HSET', KEYS[2], 'gap', first[1])
-end
-if ARGV[2] ~= '' and gt(ARGV[2], cur) then
-  n = n + #redis.call('XRANGE', KEYS[1], '(' .. cur, ARGV[2])
-  cur = ARGV[2]
-  -- keep HISTORY_MAX_MESSAGES, never trimming past the mark
-  local excess = len - tonumber(ARGV[3])
-  if excess > 0 then
-    local old = redis.call('XRANGE', KEYS[1], '-', cur, 'COUNT', excess)
-    if #old > 0 then
-      local ms, seq = parse(old[#old][1])
-      redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', ms) .. '-' .. string.format('%.0f', seq + 1))
-    end
-  end
-end
-redis.call('HSET', KEYS[2], 'archived', cur, 'archivedn', n)
-local lag = added - n
-if lag <= 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
-return { lag, lost }
-`
+export const archiveDirtyKey = (keys: Keys): string => `${keys.prefix}archive:dirty-rooms`
 
 export interface ArchiverOptions {
   client: Redis | Cluster
@@ -81,7 +23,8 @@ export interface ArchiverOptions {
   archive: PgArchive
   /** HISTORY_MAX_MESSAGES: what the archiver trims a stream down to */
   maxLen: number
-  log: FastifyBaseLogger
+  /** pino's log functions (a Fastify logger has them) */
+  log: Pick<BaseLogger, 'error' | 'warn'>
   /** messages per INSERT (default 500) */
   batch?: number
   /** pause between passes, ms (default 200) */
@@ -89,8 +32,6 @@ export interface ArchiverOptions {
   /** counts failures (PostgreSQL errors, messages lost at the bound) */
   onError?: (n: number) => void
 }
-
-interface Scripted { sbArchiveCommit: (stream: string, meta: string, dirty: string, roomId: string, upTo: string, maxLen: number) => Promise<[number, number]> }
 
 export class Archiver {
   readonly #o: Required<Omit<ArchiverOptions, 'onError'>> & Pick<ArchiverOptions, 'onError'>
@@ -109,7 +50,7 @@ export class Archiver {
   constructor (opts: ArchiverOptions) {
     this.#o = { batch: 500, intervalMs: 200, ...opts }
     this.#dirty = archiveDirtyKey(opts.keys)
-    if (!('sbArchiveCommit' in opts.client)) opts.client.defineCommand('sbArchiveCommit', { numberOfKeys: 3, lua: COMMIT })
+    defineScripts(opts.client, [ARCHIVE_MEASURE, ARCHIVE_COMMIT])
   }
 
   start (): void {
@@ -143,9 +84,13 @@ export class Archiver {
     return lag
   }
 
-  async #commit (room: string, upTo: string): Promise<number> {
+  /** Moves the room's mark to `upTo` (trimming behind it), or only measures without one; returns the lag. */
+  async #commit (room: string, upTo?: string): Promise<number> {
     const { client, keys, maxLen } = this.#o
-    const [lag, lost] = await (client as unknown as Scripted).sbArchiveCommit(keys.roomHistory(room), keys.roomMeta(room), this.#dirty, room, upTo, maxLen)
+    const [stream, meta] = [keys.roomHistory(room), keys.roomMeta(room)]
+    const [lag, lost] = upTo === undefined
+      ? await client.sbArchiveMeasure(stream, meta, this.#dirty, room)
+      : await client.sbArchiveCommit(stream, meta, this.#dirty, room, upTo, maxLen)
     if (lost > 0) {
       this.errors += lost
       this.#o.onError?.(lost)
@@ -157,22 +102,22 @@ export class Archiver {
   async #room (room: string): Promise<number> {
     const { client, keys, archive, batch } = this.#o
     for (let i = 0; i < 20 && !this.#stopped; i++) {
-      if (!archive.up) return await this.#commit(room, '')
+      if (!archive.up) return await this.#commit(room)
       const mark = await client.hget(keys.roomMeta(room), 'archived') ?? '0-0'
-      const entries = await client.xrange(keys.roomHistory(room), `(${mark}`, '+', 'COUNT', batch) as Entry[]
-      if (entries.length === 0) return await this.#commit(room, '')
+      const entries = await client.xrange(keys.roomHistory(room), `(${mark}`, '+', 'COUNT', batch)
+      if (entries.length === 0) return await this.#commit(room)
       try {
         this.archived += await archive.insert(room, toMessages(entries))
       } catch (err) {
         this.errors++
         this.#o.onError?.(1)
         this.#o.log.error({ err: { message: (err as Error).message }, roomId: room }, 'archive: insert failed; will retry')
-        return await this.#commit(room, '')
+        return await this.#commit(room)
       }
       const lag = await this.#commit(room, entries[entries.length - 1][0])
       if (entries.length < batch || lag === 0) return lag
     }
-    return await this.#commit(room, '')
+    return await this.#commit(room)
   }
 
   async stop (): Promise<void> {

@@ -1,0 +1,54 @@
+/**
+ * Many commands in one round trip, in the order added: a pipeline on a single Redis; on a
+ * cluster, where a pipeline must stay on one node, each command goes out at once and
+ * auto-pipelining groups them per node. Each `add` gives that command's typed reply.
+ */
+import { Cluster, type ClientContext, type Redis, type RedisCommander, type Result } from 'ioredis'
+
+/**
+ * One command, written once for both the client and a pipeline. Name its reply type at the call
+ * (`b.add<UserReply>(c => c.sbUserSync(…))`): TypeScript checks it against the command's own.
+ */
+export type Call<R> = <C extends ClientContext>(c: RedisCommander<C>) => Result<R, C>
+
+export class Batch {
+  readonly #client: RedisCommander<{ type: 'default', mapping: 'resp2' }>
+  readonly #pipeline: ReturnType<Redis['pipeline']> | undefined
+  readonly #settle: Array<{ resolve: (v: unknown) => void, reject: (err: unknown) => void }> = []
+  readonly #sent: Array<Promise<unknown>> = []
+
+  constructor (client: Redis | Cluster) {
+    this.#client = client
+    this.#pipeline = client instanceof Cluster ? undefined : client.pipeline()
+  }
+
+  add<R> (call: Call<R>): Promise<R> {
+    let reply: Promise<R>
+    if (this.#pipeline === undefined) {
+      reply = call(this.#client)
+    } else {
+      call(this.#pipeline)
+      reply = new Promise<R>((resolve, reject) => { this.#settle.push({ resolve: resolve as (v: unknown) => void, reject }) })
+    }
+    // the caller may await only `run()`; a failed reply must not also be an unhandled rejection
+    reply.catch(() => {})
+    this.#sent.push(reply)
+    return reply
+  }
+
+  /** Sends the pipeline (if any) and waits for every reply; throws the first error. */
+  async run (): Promise<void> {
+    if (this.#pipeline !== undefined && this.#settle.length > 0) {
+      let res: Array<[Error | null, unknown]> | null
+      try {
+        res = await this.#pipeline.exec()
+        if (res === null) throw new Error('pipeline aborted')
+      } catch (err) {
+        for (const s of this.#settle) s.reject(err)
+        throw err
+      }
+      res.forEach(([err, value], i) => { if (err !== null) this.#settle[i].reject(err); else this.#settle[i].resolve(value) })
+    }
+    await Promise.all(this.#sent)
+  }
+}
