@@ -26,10 +26,7 @@ import swaggerPlugin from '../plugins/swagger.js'
 import transportGuardPlugin from '../plugins/transport-guard.js'
 import securityHeadersPlugin from '../plugins/security-headers.js'
 import healthRoutes from '../routes/health.js'
-import messageRoutes from '../routes/messages.js'
-import presenceRoutes from '../routes/presence.js'
-import receiptRoutes from '../routes/receipts.js'
-import userRoutes from '../routes/users.js'
+import v1Routes from '../routes/v1/index.js'
 import asyncApiRoutes from '../routes/asyncapi.js'
 import demoRoutes from '../routes/demo.js'
 
@@ -87,10 +84,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   // routes/
   await fastify.register(healthRoutes)
-  await fastify.register(messageRoutes, { prefix: '/v1' })
-  await fastify.register(presenceRoutes, { prefix: '/v1' })
-  await fastify.register(receiptRoutes, { prefix: '/v1' })
-  await fastify.register(userRoutes, { prefix: '/v1' })
+  await fastify.register(v1Routes, { prefix: '/v1' })
   await fastify.register(asyncApiRoutes)
   await fastify.register(demoRoutes)
 }

@@ -2,10 +2,10 @@
  * REST message history and service publishing (SPEC §6). Thin: schema, then one service call;
  * the broadcast happens through the store's publication like any socket message.
  */
-import type { FastifyInstance } from 'fastify'
-import { appError } from '../src/errors.js'
-import { Type, type Static } from '../src/schemas/type.js'
-import { ClientMsgId, Message, Meta, MessageId, RoomId, Text, UserId, ErrorResponses } from '../src/schemas/common.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { appError } from '../../src/errors.js'
+import { Type } from '../../src/schemas/type.js'
+import { ClientMsgId, Message, Meta, MessageId, RoomId, Text, UserId, ErrorResponses } from '../../src/schemas/common.js'
 
 const Params = Type.Object({ roomId: RoomId })
 const HistoryQuery = Type.Object({
@@ -21,32 +21,30 @@ const PublishBody = Type.Object({
   clientMsgId: Type.Optional(ClientMsgId)
 }, { additionalProperties: false })
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(ClientMsgId) })
-const errors = ErrorResponses
 
-export default async function messageRoutes (fastify: FastifyInstance): Promise<void> {
+const messageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const messages = fastify.services.messages
 
-  fastify.get<{ Params: Static<typeof Params>, Querystring: Static<typeof HistoryQuery> }>('/rooms/:roomId/messages', {
-    onRequest: fastify.requireAuth,
+  fastify.get('/rooms/:roomId/messages', {
     schema: {
       summary: 'Read a room\'s message history, oldest first',
       params: Params,
       querystring: HistoryQuery,
-      response: { 200: Type.Object({ messages: Type.Array(Message), hasMore: Type.Boolean() }), ...errors }
+      response: { 200: Type.Object({ messages: Type.Array(Message), hasMore: Type.Boolean() }), ...ErrorResponses }
     }
   }, async (request) => {
     const { roomId } = request.params
     return await messages.history(request.principal!, { roomId, ...request.query })
   })
 
-  fastify.post<{ Params: Static<typeof Params>, Body: Static<typeof PublishBody>, Headers: Static<typeof IdempotencyHeaders> }>('/rooms/:roomId/messages', {
-    onRequest: [fastify.requireAuth, fastify.requireRole('service', 'admin')],
+  fastify.post('/rooms/:roomId/messages', {
+    onRequest: fastify.requireRole('service', 'admin'),
     schema: {
       summary: 'Publish a message to a room (service and admin principals)',
       params: Params,
       headers: IdempotencyHeaders,
       body: PublishBody,
-      response: { 200: Type.Object({ message: Message }), 201: Type.Object({ message: Message }), ...errors }
+      response: { 200: Type.Object({ message: Message }), 201: Type.Object({ message: Message }), ...ErrorResponses }
     }
   }, async (request, reply) => {
     const { roomId } = request.params
@@ -63,3 +61,5 @@ export default async function messageRoutes (fastify: FastifyInstance): Promise<
     return reply.code(duplicate ? 200 : 201).send({ message })
   })
 }
+
+export default messageRoutes
