@@ -3,7 +3,7 @@
  * the broadcast happens through the store's publication like any socket message.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { appError } from '../../src/errors.js'
+import { appError, isAppError } from '../../src/errors.js'
 import { Type } from '../../src/schemas/type.js'
 import { ClientMsgId, Message, Meta, MessageId, RoomId, Text, UserId, ErrorResponses } from '../../src/schemas/common.js'
 
@@ -23,7 +23,14 @@ const PublishBody = Type.Object({
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(ClientMsgId) })
 
 const messageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const messages = fastify.services.messages
+  const messages = fastify.messages.service
+  const { messagesSent, rateLimited } = fastify.appMetrics
+  // SPEC §6 switchboard_rate_limited_total{kind="send"}: the REST side of what the socket
+  // handler wrapper reports for message:send
+  const countRefusal = (err: unknown): never => {
+    if (isAppError(err) && err.code === 'rate_limited') rateLimited.inc({ kind: 'send' })
+    throw err
+  }
 
   fastify.get('/rooms/:roomId/messages', {
     schema: {
@@ -57,7 +64,9 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       })
     }
     const clientMsgId = request.body.clientMsgId ?? header
-    const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) })
+    const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) }).catch(countRefusal)
+    // counted once per accepted message (a repeat of a clientMsgId is not a new one)
+    if (!duplicate) messagesSent.rest()
     return reply.code(duplicate ? 200 : 201).send({ message })
   })
 }
