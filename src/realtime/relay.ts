@@ -22,6 +22,8 @@ import type { Message } from '../schemas/common.js'
 import { compareIds, parseId, type HistoryStore } from '../stores/history.js'
 import type { AppNamespace } from './types.js'
 
+import type { Logger } from '../log.js'
+
 /** most messages replayed into one room after a gap; past it the room's clients resync */
 export const REPLAY_MAX = 1000
 const PAGE = 100
@@ -32,11 +34,7 @@ const PAGE = 100
  */
 const CLOCK_MARGIN_MS = 1000
 
-export interface RelayLog {
-  warn: (obj: object, msg: string) => void
-}
-
-export function startRelay (history: HistoryStore, nsp: AppNamespace, log?: RelayLog): void {
+export function startRelay (history: HistoryStore, nsp: AppNamespace, log?: Logger): void {
   if (history.delivery === 'adapter') return
 
   /** rooms with local members → the last id emitted to them */
