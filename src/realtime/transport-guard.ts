@@ -17,7 +17,7 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { runWithDeadline } from '../deadline.js'
-import { appError, type AppError } from '../errors.js'
+import { appError, toRestError, type AppError } from '../errors.js'
 import { LIMITER_BUDGET_MS } from './limits.js'
 import { type RateLimitStore, type WindowRule } from '../stores/rate-limit.js'
 import { connectError } from './auth.js'
@@ -82,7 +82,7 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
     const origin = req.headers.origin
     if (allowed !== undefined && origin !== undefined && !allowed.has(origin)) {
       opts.onForeignOrigin?.(origin)
-      refuse(res, 403, { code: 'forbidden', message: 'origin not allowed (CORS_ORIGINS)' })
+      refuse(res, 403, toRestError(appError('forbidden', 'origin not allowed (CORS_ORIGINS)')))
       return
     }
     if (limit === undefined || rule === undefined || opts.isDraining?.() === true) return next()
