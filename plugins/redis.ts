@@ -4,8 +4,9 @@
  *
  * - `client`: commands on the request path. No offline queue and a command timeout, behind the
  *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts,
- *   opened here for REST), and once Redis is known away every command fails at once, so a
- *   request made while Redis is away or frozen answers `unavailable` within 2 s.
+ *   opened here for REST), and once Redis is known away every command fails at once: a request
+ *   answers `unavailable` at once while Redis is known away, and within its Redis budget
+ *   (REDIS_BUDGET_MS, 1.5 s, inside SPEC §8's 2 s) while Redis is frozen.
  * - `subscriber`: the relay's subscription (messages published by the append script).
  * - `adapterPub` / `adapterSub`: the Socket.IO adapter's. The adapter does not handle rejected
  *   publishes, so its publisher is the command connection behind a guard that swallows them;

@@ -1,7 +1,8 @@
 /**
  * Socket.IO through fastify-socket.io (`fastify.io`), on the same HTTP server as the REST API,
  * with the adapter chosen by ADAPTER on the shared Redis connections. fastify-socket.io's own
- * preClose (which drops every socket at once) is replaced by the realtime plugin's drain.
+ * preClose (which drops every socket at once) is replaced by the realtime plugin's drain; the
+ * first Engine.IO middleware refuses new sessions while the instance drains (admission.ts).
  */
 import fp from 'fastify-plugin'
 import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io'
@@ -9,7 +10,7 @@ import { createAdapter as createRedisAdapter, createShardedAdapter } from '@sock
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter'
 import type { FastifyPluginAsync } from 'fastify'
 import type { AppServer } from '../src/realtime/types.js'
-import { createKeys } from '../src/stores/keys.js'
+import { drainAdmission } from '../src/realtime/admission.js'
 import { ADAPTER_STREAM_MAX_LEN } from '../src/stores/redis/history.js'
 
 // fastify-socket.io is CommonJS with an esModule default: under Node's ESM loader the default
@@ -57,7 +58,7 @@ export default fp(async (fastify) => {
     case 'redis-streams':
       options.adapter = createStreamsAdapter(redis!.createClient(), {
         // the history store appends message:new broadcasts to this same stream
-        streamName: createKeys(c.REDIS_KEY_PREFIX).adapterStream,
+        streamName: fastify.keys.adapterStream,
         channelPrefix: `${c.REDIS_KEY_PREFIX}socket.io`,
         sessionKeyPrefix: `${c.REDIS_KEY_PREFIX}socket.io:session:`,
         maxLen: ADAPTER_STREAM_MAX_LEN,
@@ -68,4 +69,6 @@ export default fp(async (fastify) => {
   }
 
   await fastify.register(fastifySocketIO, options)
-}, { name: 'socket-io', dependencies: ['config', 'redis'], fastify: '5.x' })
+  // before every other Engine.IO middleware: while draining, new sessions get HTTP 503
+  fastify.io.engine.use(drainAdmission(() => fastify.lifecycle.draining))
+}, { name: 'socket-io', dependencies: ['config', 'lifecycle', 'redis'], fastify: '5.x' })

@@ -1,10 +1,12 @@
 /** `GET /docs/asyncapi.json` (SPEC §6): the AsyncAPI 3.0 document of the socket API, public, built once. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { asyncApiDocument } from '../src/asyncapi.js'
 
-export default async function asyncApiRoutes (fastify: FastifyInstance): Promise<void> {
+const asyncApiRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const body = JSON.stringify(asyncApiDocument({ version: '0.1.0' }))
   fastify.get('/docs/asyncapi.json', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type('application/json; charset=utf-8').send(body)
   })
 }
+
+export default asyncApiRoutes

@@ -4,11 +4,11 @@
  * in memory, so no generated bundle is committed. `POST /demo/token { name }` hands out a
  * 15-minute user token only while the public development secret is in use.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createSigner } from 'fast-jwt'
 import { fileURLToPath } from 'node:url'
 import { join, resolve } from 'node:path'
-import { Type, type Static } from '../src/schemas/type.js'
+import { Type } from '../src/schemas/type.js'
 import { appError } from '../src/errors.js'
 import { DEV_JWT_SECRET } from '../src/config.js'
 import { DEMO_HTML } from '../src/demo/page.js'
@@ -36,7 +36,7 @@ export async function buildDemoBundle (): Promise<string> {
   return out.outputFiles[0].text
 }
 
-export default async function demoRoutes (fastify: FastifyInstance): Promise<void> {
+const demoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const c = fastify.config
   if (c.NODE_ENV === 'production') return
   let bundle: Promise<string> | undefined
@@ -58,7 +58,7 @@ export default async function demoRoutes (fastify: FastifyInstance): Promise<voi
 
   if (!c.usingDevSecret || c.JWT_SECRET !== DEV_JWT_SECRET) return
   const sign = createSigner({ key: c.JWT_SECRET, algorithm: 'HS256' })
-  fastify.post<{ Body: Static<typeof TokenBody> }>('/demo/token', { schema: { hide: true, body: TokenBody } }, async (request) => {
+  fastify.post('/demo/token', { schema: { hide: true, body: TokenBody } }, async (request) => {
     const { name } = request.body
     return {
       token: sign({
@@ -71,3 +71,5 @@ export default async function demoRoutes (fastify: FastifyInstance): Promise<voi
     }
   })
 }
+
+export default demoRoutes

@@ -3,10 +3,11 @@
  * or does not answer a PING within 1 s (cached for 1 s, so probes do not load Redis). Probes are
  * logged at `warn` and above only (SPEC §2 LOG_LEVEL).
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '../src/schemas/type.js'
+import { appError, toRestError } from '../src/errors.js'
 
-export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
+const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health/live', {
     logLevel: 'warn',
     schema: { hide: true, response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
@@ -14,10 +15,14 @@ export default async function healthRoutes (fastify: FastifyInstance): Promise<v
 
   fastify.get('/health/ready', { logLevel: 'warn', schema: { hide: true } }, async (_request, reply) => {
     const redis = fastify.redis === null ? 'n/a' : await fastify.redis.probe() ? 'up' : 'down'
-    if (fastify.lifecycle.draining || redis === 'down') {
-      const message = fastify.lifecycle.draining ? 'instance is draining' : 'redis is unreachable'
-      return reply.code(503).send({ statusCode: 503, code: 'unavailable', error: 'Service Unavailable', message, status: fastify.lifecycle.draining ? 'draining' : 'unavailable', redis })
+    const draining = fastify.lifecycle.draining
+    if (draining || redis === 'down') {
+      // the contract's error body, plus what a probe or an operator reads: why, and Redis' state
+      const body = toRestError(appError('unavailable', draining ? 'instance is draining' : 'redis is unreachable'))
+      return reply.code(503).send({ ...body, status: draining ? 'draining' : 'unavailable', redis })
     }
     return { status: 'ok', redis }
   })
 }
+
+export default healthRoutes

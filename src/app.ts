@@ -13,23 +13,17 @@ import configPlugin from '../plugins/config.js'
 import lifecyclePlugin from '../plugins/lifecycle.js'
 import redisPlugin from '../plugins/redis.js'
 import jwtPlugin from '../plugins/jwt.js'
-import storesPlugin from '../plugins/stores.js'
 import metricsPlugin from '../plugins/metrics.js'
-import rateLimitPlugin, { socketLimitsPlugin } from '../plugins/rate-limit.js'
-import servicesPlugin from '../plugins/services.js'
 import socketIoPlugin from '../plugins/socket-io.js'
-import realtimePlugin from '../plugins/realtime.js'
+import limitsPlugin from '../plugins/limits.js'
+import messagesPlugin from '../plugins/messages.js'
 import presencePlugin from '../plugins/presence.js'
-import socketMetricsPlugin from '../plugins/socket-metrics.js'
 import receiptsPlugin from '../plugins/receipts.js'
+import realtimePlugin from '../plugins/realtime.js'
 import swaggerPlugin from '../plugins/swagger.js'
-import transportGuardPlugin from '../plugins/transport-guard.js'
 import securityHeadersPlugin from '../plugins/security-headers.js'
 import healthRoutes from '../routes/health.js'
-import messageRoutes from '../routes/messages.js'
-import presenceRoutes from '../routes/presence.js'
-import receiptRoutes from '../routes/receipts.js'
-import userRoutes from '../routes/users.js'
+import v1Routes from '../routes/v1/index.js'
 import asyncApiRoutes from '../routes/asyncapi.js'
 import demoRoutes from '../routes/demo.js'
 
@@ -72,25 +66,19 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key']
   })
   await fastify.register(securityHeadersPlugin)
-  await fastify.register(storesPlugin)
   await fastify.register(metricsPlugin)
-  await fastify.register(rateLimitPlugin)
-  await fastify.register(servicesPlugin)
   await fastify.register(socketIoPlugin)
-  await fastify.register(realtimePlugin)
-  await fastify.register(socketLimitsPlugin)
-  await fastify.register(transportGuardPlugin)
+  // the features, each `fastify.<feature> = { store, service, … }`; then the socket wiring
+  await fastify.register(limitsPlugin)
+  await fastify.register(messagesPlugin)
   await fastify.register(presencePlugin)
-  await fastify.register(socketMetricsPlugin)
   await fastify.register(receiptsPlugin)
+  await fastify.register(realtimePlugin)
   await fastify.register(swaggerPlugin)
 
   // routes/
   await fastify.register(healthRoutes)
-  await fastify.register(messageRoutes, { prefix: '/v1' })
-  await fastify.register(presenceRoutes, { prefix: '/v1' })
-  await fastify.register(receiptRoutes, { prefix: '/v1' })
-  await fastify.register(userRoutes, { prefix: '/v1' })
+  await fastify.register(v1Routes, { prefix: '/v1' })
   await fastify.register(asyncApiRoutes)
   await fastify.register(demoRoutes)
 }

@@ -14,12 +14,13 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { appError, toRestError } from '../errors.js'
 import type { AppSocket } from './types.js'
 
 /** Seconds a refused client is told to wait (`Retry-After`); socket.io-client uses its own backoff. */
 const RETRY_AFTER_S = 1
 
-const BODY = JSON.stringify({ statusCode: 503, code: 'unavailable', error: 'Service Unavailable', message: 'this instance is draining; connect to another one' })
+const BODY = JSON.stringify(toRestError(appError('unavailable', 'this instance is draining; connect to another one')))
 
 type EngineRequest = IncomingMessage & { _query?: Record<string, string> }
 /** engine.io passes a ServerResponse for HTTP requests and its WebSocketResponse (with the raw socket) for upgrades */

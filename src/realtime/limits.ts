@@ -4,7 +4,7 @@
  * - RATE_LIMIT_EVENTS_PER_MINUTE per connection (every event but `message:send`, which has its
  *   per-user limit in the message service). A connection lives on one instance, so its counter
  *   is in-process: a sliding window kept per socket in a WeakMap (gone with the socket), no
- *   timers. Checked synchronously, as a guard, before the event's handler runs.
+ *   timers. Checked synchronously, in a `socket.use` middleware, before the event's handler runs.
  * - "A client far over its limit (10× for 10 s) is disconnected with reason rate_limited":
  *   every refusal of a connection (its events, its sends) is counted in a 10 s sliding window;
  *   when the refusals of one limit pass 10× what that limit allows in 10 s, the socket gets a
@@ -70,33 +70,37 @@ export class SocketLimits {
     return s
   }
 
-  /**
-   * The guard (fastify.realtime.guards): counts one event of the connection and throws
-   * `rate_limited` with retryAfterMs when it is over RATE_LIMIT_EVENTS_PER_MINUTE.
-   */
-  readonly guard = (socket: AppSocket, event: string): void => {
-    if (this.#events === undefined || event === 'message:send') return
+  /** Counts one event of the connection; the wait in ms when it is over RATE_LIMIT_EVENTS_PER_MINUTE, else 0. */
+  #hit (socket: AppSocket): number {
+    if (this.#events === undefined) return 0
     const wait = hitWindow(this.#conn(socket).events, this.#events, this.#now())
-    if (wait > 0) {
-      this.#opts.onRefused?.()
-      throw appError('rate_limited', `too many events on this connection; retry in ${wait} ms`, { retryAfterMs: wait })
-    }
+    if (wait > 0) this.#opts.onRefused?.()
+    return wait
   }
 
   /**
-   * An event no handler answers (it is acked `not_found` elsewhere) still counts toward the
-   * connection's limit, so flooding with unknown events ends the same way.
+   * The per-event limit as a Socket.IO packet middleware (`socket.use`), which sees every event
+   * a client sends, known or not. `message:send` is left to its per-user limit. A known event over
+   * the limit is answered `rate_limited` through `refuse` (the handler wrapper's answer, as if its
+   * handler had thrown); an unknown one (already answered `not_found` by the connection's
+   * catch-all) still counts, so flooding with unknown events ends the same way. Either way the
+   * refusal is reported to `refused` (the `rate:limited` event, the far-over disconnect).
    */
-  countUnknown (socket: AppSocket, event: string): void {
-    try {
-      this.guard(socket, event)
-    } catch (err) {
-      this.refused(socket, event, (err as { retryAfterMs?: number }).retryAfterMs ?? 0)
-    }
+  use (socket: AppSocket, opts: { isKnown: (event: string) => boolean, countUnknown: boolean, refuse: (socket: AppSocket, packet: unknown[], err: unknown) => void }): void {
+    if (this.#events === undefined) return
+    socket.use((packet, next) => {
+      const event = String(packet[0])
+      const known = opts.isKnown(event)
+      const wait = event === 'message:send' || (!known && !opts.countUnknown) ? 0 : this.#hit(socket)
+      if (wait === 0) return next()
+      const err = appError('rate_limited', `too many events on this connection; retry in ${wait} ms`, { retryAfterMs: wait })
+      if (known) opts.refuse(socket, packet, err)
+      else this.refused(socket, event, err.retryAfterMs ?? 0)
+    })
   }
 
   /**
-   * Told of every refusal for rate on a socket (fastify.realtime.onRateLimited): tells the
+   * Told of every refusal for rate on a socket (the handler wrapper's onError): tells the
    * client with `rate:limited`, and disconnects it when it is far over the limit.
    */
   refused (socket: AppSocket, event: string, retryAfterMs: number): void {

@@ -20,8 +20,18 @@
 import { isReservedRoom, isValidRoomId } from '../domain/rooms.js'
 import type { Message } from '../schemas/common.js'
 import { compareIds, parseId } from '../model/message-id.js'
-import type { HistoryStore } from '../stores/history.js'
 import type { AppNamespace } from './types.js'
+import type { Logger } from '../log.js'
+
+/** What the relay needs of the message store (the HistoryStore fits it): its feed and its reads. */
+export interface MessageFeed {
+  /** `relay`: this relay emits every published message; `adapter`: the Socket.IO adapter does */
+  readonly delivery: 'relay' | 'adapter'
+  onMessage: (listener: (message: Message) => void) => void
+  /** the feed was interrupted; `resumed` settles once it is live again */
+  onGap: (listener: (resumed: Promise<void>) => void) => void
+  range: (roomId: string, query: { after: string, limit: number }) => Promise<{ messages: Message[], hasMore: boolean }>
+}
 
 /** most messages replayed into one room after a gap; past it the room's clients resync */
 export const REPLAY_MAX = 1000
@@ -33,11 +43,7 @@ const PAGE = 100
  */
 const CLOCK_MARGIN_MS = 1000
 
-export interface RelayLog {
-  warn: (obj: object, msg: string) => void
-}
-
-export function startRelay (history: HistoryStore, nsp: AppNamespace, log?: RelayLog): void {
+export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logger): void {
   if (history.delivery === 'adapter') return
 
   /** rooms with local members → the last id emitted to them */

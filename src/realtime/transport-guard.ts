@@ -17,10 +17,9 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { runWithDeadline } from '../deadline.js'
-import { appError, type AppError } from '../errors.js'
+import { appError, toRestError, type AppError } from '../errors.js'
 import { LIMITER_BUDGET_MS } from './limits.js'
-import type { WindowRule } from '../model/rate-window.js'
-import type { RateLimitStore } from '../stores/rate-limit.js'
+import type { RateLimitDecision, WindowRule } from '../model/rate-window.js'
 import { connectError } from './auth.js'
 import type { Engine, EngineConn } from './protection.js'
 import type { AppSocket } from './types.js'
@@ -34,7 +33,8 @@ export interface TransportGuardOptions {
   connectionLimit?: {
     /** the client address of a handshake request (TRUST_PROXY, SPEC §2: always a valid IP) */
     addressOf: (req: IncomingMessage) => string
-    store: RateLimitStore
+    /** the shared window limiter (a RateLimitStore) */
+    store: { hit: (key: string, rule: WindowRule) => Promise<RateLimitDecision> }
     /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
     perTenSeconds: number
     /** the store key of an IP (stores/keys.ts) */
@@ -83,7 +83,7 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
     const origin = req.headers.origin
     if (allowed !== undefined && origin !== undefined && !allowed.has(origin)) {
       opts.onForeignOrigin?.(origin)
-      refuse(res, 403, { code: 'forbidden', message: 'origin not allowed (CORS_ORIGINS)' })
+      refuse(res, 403, toRestError(appError('forbidden', 'origin not allowed (CORS_ORIGINS)')))
       return
     }
     if (limit === undefined || rule === undefined || opts.isDraining?.() === true) return next()

@@ -17,7 +17,8 @@ const redis = await startRedis()
 t.teardown(redis.close)
 
 async function sbClients (r: Redis, port: number): Promise<number> {
-  // connections of the instance under test are named sb-*; count those from its process only
+  // the instance names its connections sb-*; laddr is the Redis side of a connection, so this
+  // counts sb-* connections to this file's own Redis (only the instance under test uses it)
   const list = await r.client('LIST') as string
   return list.split('\n').filter(l => /name=sb-/.test(l) && l.includes(`laddr=127.0.0.1:${port}`)).length
 }

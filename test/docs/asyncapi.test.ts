@@ -13,7 +13,7 @@ import { Parser } from '@asyncapi/parser'
 import { http, startInner } from '../helpers/app.js'
 import { connect } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
-import { ADMIN_EVENTS } from '../../src/realtime/namespaces/admin.js'
+import { ADMIN_EVENTS } from '../../src/realtime/connection.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 // Socket.IO's own events and the ones its adapters add: not part of the API
@@ -68,7 +68,7 @@ t.test('GET /docs/asyncapi.json', async (t) => {
   const handled = (s: { eventNames: () => Array<string | symbol> }): string[] =>
     s.eventNames().filter((e): e is string => typeof e === 'string' && !RESERVED.has(e)).sort()
   t.same(events(doc, '/', 'receive'), handled(userSocket), 'namespace / : the document lists exactly the handled events')
-  t.same(events(doc, '/', 'receive'), [...app.realtime.knownEvents].sort(), 'and exactly knownEvents')
+  t.same(events(doc, '/', 'receive'), [...app.socketEvents].sort(), 'and exactly knownEvents')
   t.same(events(doc, '/admin', 'receive'), handled(adminSocket), 'namespace /admin: exactly the handled events')
   t.same(events(doc, '/admin', 'receive'), [...ADMIN_EVENTS].sort(), 'and exactly ADMIN_EVENTS')
   user.close()

@@ -40,8 +40,8 @@ export type AppendReply =
   | ['needs_floor']
 
 type KeyName = 'stream' | 'meta' | 'idem_key' | 'bucket' | 'adapter_stream' | 'dirty_rooms'
-type ArgName = 'body' | 'trim_mode' | 'max_len' | 'channel' | 'deadline' | 'idem_ttl' | 'burst' | 'per_second' |
-  'envelope_head' | 'envelope_tail' | 'adapter_max_len' | 'floor' | 'room_id'
+type ArgName = 'body' | 'trim_mode' | 'max_len' | 'channel' | 'deadline' | 'idem_ttl' | 'burst' | 'per_second'
+  | 'envelope_head' | 'envelope_tail' | 'adapter_max_len' | 'floor' | 'room_id'
 export type AppendValues = Partial<Record<KeyName | ArgName, RedisValue>>
 
 function slots (f: AppendFeatures): { keys: Array<Slot<KeyName>>, argv: Array<Slot<ArgName>> } {

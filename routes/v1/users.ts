@@ -4,40 +4,41 @@
  * delivery goes through the Socket.IO adapter, so no instance waits for the others. The same
  * service function answers the `/admin` event `user:disconnect`.
  */
-import type { FastifyInstance } from 'fastify'
-import { Type, type Static } from '../src/schemas/type.js'
-import { UserId, ErrorResponses } from '../src/schemas/common.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '../../src/schemas/type.js'
+import { UserId, ErrorResponses } from '../../src/schemas/common.js'
 
 const Params = Type.Object({ userId: UserId })
 const NotificationBody = Type.Object({
   type: Type.String({ minLength: 1, maxLength: 128, description: 'what kind of notification, for the client to dispatch on' }),
   data: Type.Optional(Type.Unknown({ description: 'any JSON value; null when absent' }))
 }, { additionalProperties: false })
-const errors = ErrorResponses
 
-export default async function userRoutes (fastify: FastifyInstance): Promise<void> {
+const userRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const presence = fastify.presence.service
-  const onRequest = [fastify.requireAuth, fastify.requireRole('service', 'admin')]
+  const onRequest = fastify.requireRole('service', 'admin')
 
-  fastify.post<{ Params: Static<typeof Params>, Body: Static<typeof NotificationBody> }>('/users/:userId/notifications', {
+  fastify.post('/users/:userId/notifications', {
     onRequest,
     schema: {
       summary: 'Emit `notification` { type, data, at } to every socket of a user (service and admin principals)',
       params: Params,
       body: NotificationBody,
-      response: { 202: Type.Object({ delivered: Type.Integer({ minimum: 0, description: 'the user\'s live connections' }) }), ...errors }
+      response: { 202: Type.Object({ delivered: Type.Integer({ minimum: 0, description: 'the user\'s live connections' }) }), ...ErrorResponses }
     }
   }, async (request, reply) => {
     const r = await presence.notify(request.params.userId, request.body)
     return reply.code(202).send(r)
   })
 
-  fastify.delete<{ Params: Static<typeof Params> }>('/users/:userId/connections', {
+  fastify.delete('/users/:userId/connections', {
     onRequest,
     schema: {
       summary: 'Disconnect every socket of a user on every instance (service and admin principals)',
       params: Params,
-      response: { 200: Type.Object({ disconnected: Type.Integer({ minimum: 0 }) }), ...errors }
+      response: { 200: Type.Object({ disconnected: Type.Integer({ minimum: 0 }) }), ...ErrorResponses }
     }
   }, async (request) => await presence.disconnectUser(request.params.userId))
 }
+
+export default userRoutes

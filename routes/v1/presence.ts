@@ -3,10 +3,10 @@
  * a room's members on every instance. Thin: schema, then one service call — the same functions
  * that answer `presence:subscribe`.
  */
-import type { FastifyInstance } from 'fastify'
-import { Type, type Static } from '../src/schemas/type.js'
-import { PresenceState, RoomId, UserId, ErrorResponses } from '../src/schemas/common.js'
-import { MAX_PRESENCE_QUERY } from '../src/domain/presence.js'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '../../src/schemas/type.js'
+import { PresenceState, RoomId, UserId, ErrorResponses } from '../../src/schemas/common.js'
+import { MAX_PRESENCE_QUERY } from '../../src/domain/presence.js'
 
 const UserParams = Type.Object({ userId: UserId })
 const RoomParams = Type.Object({ roomId: RoomId })
@@ -17,38 +17,36 @@ const RoomPresence = Type.Object({
   roomId: RoomId,
   users: Type.Array(Type.Object({ userId: UserId, connections: Type.Integer({ minimum: 1 }) }))
 })
-const errors = ErrorResponses
 /** 1000 ids of up to 128 characters (4 bytes each in UTF-8), quoted: past the default 64 KiB. */
 const QUERY_BODY_LIMIT = 640 * 1024
 
-export default async function presenceRoutes (fastify: FastifyInstance): Promise<void> {
+const presenceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const presence = fastify.presence.service
 
-  fastify.get<{ Params: Static<typeof UserParams> }>('/presence/:userId', {
-    onRequest: fastify.requireAuth,
+  fastify.get('/presence/:userId', {
     schema: {
       summary: 'A user\'s presence: online while any of their sockets is connected on any instance',
       params: UserParams,
-      response: { 200: PresenceState, ...errors }
+      response: { 200: PresenceState, ...ErrorResponses }
     }
   }, async (request) => await presence.get(request.params.userId))
 
-  fastify.post<{ Body: Static<typeof QueryBody> }>('/presence/query', {
-    onRequest: fastify.requireAuth,
+  fastify.post('/presence/query', {
     bodyLimit: QUERY_BODY_LIMIT,
     schema: {
       summary: 'Presence of many users at once, in request order',
       body: QueryBody,
-      response: { 200: Type.Object({ users: Type.Array(PresenceState) }), ...errors }
+      response: { 200: Type.Object({ users: Type.Array(PresenceState) }), ...ErrorResponses }
     }
   }, async (request) => ({ users: await presence.query(request.body.userIds) }))
 
-  fastify.get<{ Params: Static<typeof RoomParams> }>('/rooms/:roomId/presence', {
-    onRequest: fastify.requireAuth,
+  fastify.get('/rooms/:roomId/presence', {
     schema: {
       summary: 'Users with a socket in the room on any instance, with their connection counts',
       params: RoomParams,
-      response: { 200: RoomPresence, ...errors }
+      response: { 200: RoomPresence, ...ErrorResponses }
     }
   }, async (request) => await presence.roomPresence(request.principal!, request.params.roomId))
 }
+
+export default presenceRoutes

@@ -1,24 +1,16 @@
 /**
- * Wraps a socket event handler so that every event follows SPEC §4: the payload is validated
+ * The one wrapper every socket event handler goes through (SPEC §4): the payload is validated
  * with a compiled schema, the answer is `{ ok: true, ... }` or `{ ok: false, error }`, an event
  * without an ack callback is handled the same way (its answer is dropped), and nothing a client
- * sends can throw out of the handler and crash the instance.
+ * sends can throw out of the handler and crash the instance. Every refusal is told to `onError`
+ * (the rate-limit reporting) and every answer to the event's instrument (SPEC §6 metrics).
  */
+import type { Logger } from '../log.js'
 import { toAck, normalizeError } from '../errors.js'
 import type { Validator } from '../schemas/validate.js'
 import type { AppSocket } from './types.js'
 import { REDIS_BUDGET_MS, runWithDeadline } from '../deadline.js'
 import type { EventInstrument } from '../metrics/families.js'
-
-export interface Logger {
-  error: (obj: object, msg: string) => void
-  warn: (obj: object, msg: string) => void
-  info: (obj: object | string, msg?: string) => void
-  debug: (obj: object, msg: string) => void
-}
-
-/** Checks run before every event (rate limits); they throw a catalog error to refuse it. */
-export type EventGuard = (socket: AppSocket, event: string) => void
 
 type AckFn = (answer: unknown) => void
 
@@ -31,17 +23,26 @@ export type SocketHandler<T> = (socket: AppSocket, payload: T) => Promise<object
  */
 export type SharedListener = (this: AppSocket, ...args: unknown[]) => void
 
-export interface HandlerOptions {
-  /** checks run before every event (rate limits); they throw a catalog error to refuse it */
-  guard?: EventGuard
-  /** told of every refusal (after the guard or the handler threw), e.g. to report rate limits */
+export interface WrapOptions {
+  /** told of every refusal (the handler threw, or a socket middleware refused the event) */
   onError?: (socket: AppSocket, event: string, err: unknown) => void
   /** the metrics of one event (SPEC §6: result and duration), bound once per event when it is defined */
   instrument?: (event: string) => EventInstrument
 }
 
-export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
-  const { guard, onError, instrument } = opts
+export interface Wrap {
+  /** Defines the shared listener of one event; attach it with `listen(socket, event, listener)`. */
+  define: <T>(event: string, validate: Validator<T>, fn: SocketHandler<T>) => SharedListener
+  /**
+   * Answers an event refused before its handler ran (a `socket.use` middleware: the per-event
+   * limit), exactly as if the handler had thrown `err`. `packet` is `[event, ...args]`.
+   */
+  refuse: (socket: AppSocket, packet: unknown[], err: unknown) => void
+}
+
+export function createWrap (log: Logger, opts: WrapOptions = {}): Wrap {
+  const { onError, instrument } = opts
+  const instruments = new Map<string, EventInstrument>()
 
   function ok (ack: AckFn | undefined, value: object | undefined, ins: EventInstrument | undefined, start: number): void {
     ins?.done('ok', start)
@@ -56,19 +57,22 @@ export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
     if (ack !== undefined) ack(toAck(e))
   }
 
-  /** Defines the shared listener of one event; attach it with `listen(socket, event, listener)`. */
-  return function define<T> (event: string, validate: Validator<T>, fn: SocketHandler<T>): SharedListener {
+  /** socket.io passes the ack as the last argument; `emit(event, ack)` has no payload at all */
+  function split (args: unknown[]): [unknown, AckFn | undefined] {
+    const last = args[args.length - 1]
+    const ack: AckFn | undefined = typeof last === 'function' ? last as AckFn : undefined
+    return [ack !== undefined && args.length === 1 ? undefined : args[0], ack]
+  }
+
+  function define<T> (event: string, validate: Validator<T>, fn: SocketHandler<T>): SharedListener {
     const ins = instrument?.(event)
+    if (ins !== undefined) instruments.set(event, ins)
     return function listener (this: AppSocket, ...args: unknown[]): void {
       const socket = this
       const start = ins !== undefined ? performance.now() : 0
-      // socket.io passes the ack as the last argument; `emit(event, ack)` has no payload at all
-      const last = args[args.length - 1]
-      const ack: AckFn | undefined = typeof last === 'function' ? last as AckFn : undefined
-      const payload = ack !== undefined && args.length === 1 ? undefined : args[0]
+      const [payload, ack] = split(args)
       let result: Promise<object | undefined> | object | undefined
       try {
-        guard?.(socket, event)
         // one deadline for every Redis call the event makes (SPEC §8)
         result = runWithDeadline(REDIS_BUDGET_MS, () => fn(socket, validate(payload)))
       } catch (err) {
@@ -82,9 +86,17 @@ export function createHandlers (log: Logger, opts: HandlerOptions = {}) {
       }
     }
   }
+
+  function refuse (socket: AppSocket, packet: unknown[], err: unknown): void {
+    const event = String(packet[0])
+    const ins = instruments.get(event)
+    fail(socket, event, split(packet.slice(1))[1], err, ins, ins !== undefined ? performance.now() : 0)
+  }
+
+  return { define, refuse }
 }
 
-export type Define = ReturnType<typeof createHandlers>
+export type Define = Wrap['define']
 
 /** Attaches a shared listener to a socket (Socket.IO's typed `on` does not know `this`). */
 export function listen (socket: AppSocket, event: string, listener: SharedListener | ((this: AppSocket, ...args: any[]) => void)): void {

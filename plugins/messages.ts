@@ -1,9 +1,14 @@
 /**
- * The stores behind the domain services, Redis-backed when Redis is configured and in-process
- * otherwise. Both implementations pass the same contract suites (test/stores/).
+ * Messages (SPEC §5, §6, §8): `fastify.messages = { store, service }`. The HistoryStore
+ * (Redis when configured, in-process otherwise; both pass test/stores/), optionally backed by the
+ * PostgreSQL archive (DATABASE_URL, SPEC §8); the message service both transports call; and the
+ * relay that turns the store's publication into `message:new` for this instance's sockets.
  */
 import fp from 'fastify-plugin'
-import { createKeys, type Keys } from '../src/stores/keys.js'
+import type { Logger } from '../src/log.js'
+import { createMessageService, type MessageService } from '../src/domain/messages.js'
+import { startRelay } from '../src/realtime/relay.js'
+import type { AppNamespace } from '../src/realtime/types.js'
 import type { HistoryStore } from '../src/stores/history.js'
 import { MemoryHistoryStore } from '../src/stores/memory/history.js'
 import { ADAPTER_STREAM_MAX_LEN, RedisHistoryStore, type ArchiveHook } from '../src/stores/redis/history.js'
@@ -12,23 +17,42 @@ import type { Archiver } from '../src/stores/redis/archiver.js'
 
 /** a room stream's hard cap while PostgreSQL is down, in multiples of HISTORY_MAX_MESSAGES (issue 16) */
 export const ARCHIVE_BACKLOG_FACTOR = 10
+/** how long an append waits for the archive's newest id of a room before starting a new epoch */
+const NEWEST_WAIT_MS = 250
 
-export interface Stores {
-  history: HistoryStore
-  keys: Keys
+export interface Messages {
+  store: HistoryStore
+  service: MessageService
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    stores: Stores
+    messages: Messages
     /** the PostgreSQL archiver, with DATABASE_URL (issue 16) */
     archiver?: Archiver
   }
 }
 
+/** The archive's newest id of a room for a new epoch: '0-1' = unknown (archive down or slow), '0-0' = none. */
+function newestOf (archive: PgArchive, log: Logger): ArchiveHook['newest'] {
+  return async (roomId) => {
+    if (!archive.up) return '0-1'
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const late = new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), NEWEST_WAIT_MS) })
+      return (await Promise.race([archive.newest(roomId), late])) ?? '0-0'
+    } catch (err) {
+      log.warn({ roomId, err: { message: (err as Error).message } }, 'archive: newest id unknown; a new epoch starts from the clock')
+      return '0-1'
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
 export default fp(async (fastify) => {
   const c = fastify.config
-  const keys = createKeys(c.REDIS_KEY_PREFIX)
+  const keys = fastify.keys
   const redis = fastify.redis
   // the PostgreSQL archive (issue 16, SPEC §8): with Redis only, not on a cluster (the dirty-room
   // set sits outside the rooms' hash slots)
@@ -44,25 +68,7 @@ export default fp(async (fastify) => {
       const log = fastify.log.child({ component: 'archive' })
       archive = new PgArchive(c.DATABASE_URL, log)
       await archive.start()
-      const a = archive
-      archiveHook = {
-        dirtyKey: archiveDirtyKey(keys),
-        backlogMaxLen: c.HISTORY_MAX_MESSAGES * ARCHIVE_BACKLOG_FACTOR,
-        // '0-1' = unknown (archive down): the epoch then starts from Redis' clock alone
-        newest: async (roomId) => {
-          if (!a.up) return '0-1'
-          let timer: NodeJS.Timeout | undefined
-          try {
-            const late = new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), 250) })
-            return (await Promise.race([a.newest(roomId), late])) ?? '0-0'
-          } catch (err) {
-            log.warn({ roomId, err: { message: (err as Error).message } }, 'archive: newest id unknown; a new epoch starts from the clock')
-            return '0-1'
-          } finally {
-            clearTimeout(timer)
-          }
-        }
-      }
+      archiveHook = { dirtyKey: archiveDirtyKey(keys), backlogMaxLen: c.HISTORY_MAX_MESSAGES * ARCHIVE_BACKLOG_FACTOR, newest: newestOf(archive, log) }
     }
   }
   const base: HistoryStore = redis === null
@@ -80,11 +86,11 @@ export default fp(async (fastify) => {
       ...(c.ADAPTER === 'redis-streams' && { adapter: { key: keys.adapterStream, maxLen: ADAPTER_STREAM_MAX_LEN } }),
       ...(archiveHook !== undefined && { archive: archiveHook })
     })
-  let history: HistoryStore = base
+  let store: HistoryStore = base
   if (archive !== undefined && redis !== null && base instanceof RedisHistoryStore) {
     const { ArchivedHistoryStore } = await import('../src/stores/redis/archived-history.js')
     const { Archiver } = await import('../src/stores/redis/archiver.js')
-    history = new ArchivedHistoryStore({ inner: base, client: redis.client, keys, archive })
+    store = new ArchivedHistoryStore({ inner: base, client: redis.client, keys, archive })
     const archiver = new Archiver({ client: redis.client, keys, archive, maxLen: c.HISTORY_MAX_MESSAGES, log: fastify.log.child({ component: 'archive' }) })
     fastify.decorate('archiver', archiver)
     fastify.addHook('onReady', async () => { archiver.start() })
@@ -92,9 +98,16 @@ export default fp(async (fastify) => {
     const pgArchive = archive
     fastify.addHook('onClose', async () => { await pgArchive.close() })
   }
+  fastify.addHook('onClose', async () => { await store.close() })
 
-  fastify.decorate('stores', { history, keys })
-  fastify.addHook('onClose', async () => {
-    await history.close()
+  const service = createMessageService({
+    history: store,
+    roomAccess: c.ROOM_ACCESS,
+    maxLength: c.MESSAGE_MAX_LENGTH,
+    sendLimit: fastify.limits.send
   })
-}, { name: 'stores', dependencies: ['config', 'redis'], fastify: '5.x' })
+  fastify.decorate('messages', { store, service })
+
+  // every message the store publishes (from any instance) reaches this instance's sockets
+  startRelay(store, fastify.io.of('/') as AppNamespace, fastify.log.child({ component: 'realtime' }))
+}, { name: 'messages', dependencies: ['config', 'redis', 'limits', 'socket-io'], fastify: '5.x' })
