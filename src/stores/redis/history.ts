@@ -16,6 +16,7 @@ import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
 import { appError } from '../../errors.js'
 import { takeTokenLua } from './rate-limit.js'
+import { confirmReplicas } from './replicas.js'
 import {
   compareIds, draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, parseId, sendLimited, type SendLimit,
   type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
@@ -244,6 +245,7 @@ export class RedisHistoryStore implements HistoryStore {
     }
     if (dup === 2) throw sendLimited(Number(reply))
     if (dup === 3) throw appError('unavailable', 'storage did not answer in time, nothing was written; retry later')
+    await confirmReplicas(this.#client, stream) // REDIS_WAIT_REPLICAS: N replicas hold it (SPEC §2)
     // the script returns exactly the JSON it published; for a new message the draft already
     // holds everything but the position, so only a repeat needs parsing
     if (dup === 1) return { message: JSON.parse(reply as string) as Message, duplicate: true }
