@@ -34,7 +34,7 @@ export interface TestCluster {
   kill: (port: number) => Promise<void>
   /** starts a killed node again on its port (it rejoins with its nodes.conf) */
   restart: (port: number) => Promise<void>
-  /** resolves when every running node reports cluster_state:ok and the same slot owner for `key` */
+  /** resolves when every running node reports cluster_state:ok and the same slot owner for `key`, which has a replica in sync */
   settled: (key?: string) => Promise<void>
   /** a direct connection to one node (closed by `close`) */
   node: (port: number) => Redis
@@ -126,7 +126,9 @@ export async function startCluster (): Promise<TestCluster> {
             const shards = await api.node(n.port).call('CLUSTER', 'SLOTS') as Array<[number, number, [string, number]]>
             return shards.find(([from, to]) => slot >= from && slot <= to)?.[2][1]
           }))
-          return owners.every(o => o !== undefined && o === owners[0] && running.some(n => n.port === Number(o)))
+          if (!owners.every(o => o !== undefined && o === owners[0] && running.some(n => n.port === Number(o)))) return false
+          // and that primary has a replica in sync (a restarted node needs a full sync first)
+          return /slave\d+:.*state=online/.test(await cli(Number(owners[0]), 'INFO', 'replication'))
         } catch {
           return false
         }

@@ -27,7 +27,8 @@ export interface TestSentinel {
   /** the port of the current primary, as the sentinels report it */
   primary: () => Promise<number>
   kill: (port: number) => Promise<void>
-  restart: (port: number) => Promise<void>
+  /** starts a killed node again; with `replicaOf` as that primary's replica at once (else the sentinels turn it into one, after a while) */
+  restart: (port: number, replicaOf?: number) => Promise<void>
   /** resolves when the primary is `port`'s replacement and has a replica in sync (if `withReplica`) */
   settled: (opts?: { withReplica?: boolean }) => Promise<void>
   close: () => Promise<void>
@@ -83,9 +84,8 @@ export async function startSentinel (): Promise<TestSentinel> {
     ports,
     primary,
     kill,
-    restart: async (port) => {
-      // it comes back as a primary of its own; the sentinels turn it into a replica
-      await startData(port)
+    restart: async (port, replicaOf) => {
+      await startData(port, replicaOf)
     },
     settled: async (opts = {}) => {
       await until(async () => {

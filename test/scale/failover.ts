@@ -124,3 +124,10 @@ export function summary (run: FailoverRun, history: Message[]): string {
   return `sends ${run.sent.length} (${[...codes].map(([c, k]) => `${c} ${k}`).join(', ')}); slowest answer ${slowest} ms; ` +
     `kill → first successful send ${run.failoverMs} ms; acked but lost ${lost(run, history).length}`
 }
+
+/** p50 / p99 of the successful sends' answer times before the kill (ms) */
+export function ackTimes (run: FailoverRun): string {
+  const ms = run.sent.filter(s => s.code === 'ok' && s.at < run.killedAt).map(s => s.ms).sort((x, y) => x - y)
+  const q = (p: number): number => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]
+  return `p50 ${q(0.5)} ms, p99 ${q(0.99)} ms over ${ms.length} sequential sends`
+}

@@ -11,7 +11,7 @@ import { http } from '../helpers/app.js'
 import { uniquePrefix } from '../helpers/redis.js'
 import { until } from '../helpers/net.js'
 import { LIMITS_OFF } from '../delivery/lib.js'
-import { failoverRun, lost, roomHistory, summary } from './failover.js'
+import { ackTimes, failoverRun, lost, roomHistory, summary } from './failover.js'
 
 const sentinel = await startSentinel()
 t.teardown(sentinel.close)
@@ -48,6 +48,7 @@ t.test('sentinel: SIGKILL the primary while a client sends', async (t) => {
   t.ok(slowest <= 2000, `every send answered within 2 s (slowest ${slowest} ms)`)
   t.same([...new Set(run.sent.filter(s => s.code !== 'ok').map(s => s.code))].filter(c => c !== 'unavailable'), [], 'a refused send is unavailable')
   t.comment(`acked messages lost with REDIS_WAIT_REPLICAS=0: ${lost(run, history).length}`)
+  t.comment(`ack time with REDIS_WAIT_REPLICAS=0: ${ackTimes(run)}`)
   const last = history[history.length - 1]
   await until(() => run.received.some(m => m.id === last.id), 10_000)
   const received = new Set(run.received.map(m => m.id))
