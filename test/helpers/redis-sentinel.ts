@@ -116,7 +116,8 @@ export async function startSentinel (): Promise<TestSentinel> {
         `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
         `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${ports[0]} 2`,
         `sentinel down-after-milliseconds ${SENTINEL_NAME} ${DOWN_AFTER_MS}`,
-        `sentinel failover-timeout ${SENTINEL_NAME} 5000`,
+        // also the pause before the same master may fail over again (twice this): the tests fail over twice
+        `sentinel failover-timeout ${SENTINEL_NAME} 2000`,
         `sentinel parallel-syncs ${SENTINEL_NAME} 1`
       ].join('\n') + '\n')
       procs.set(port, spawn('redis-server', [conf, '--sentinel', '--loglevel', 'warning'], { stdio: 'ignore' }))
