@@ -54,8 +54,10 @@ export async function startSentinel (): Promise<TestSentinel> {
   while (sentinelPorts.length < 3) { const p = await freePort(); if (!ports.includes(p) && !sentinelPorts.includes(p)) sentinelPorts.push(p) }
   const procs = new Map<number, ChildProcess>()
 
-  const startData = async (port: number, replicaOf?: number): Promise<void> => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning']
+  const startData = async (port: number, replicaOf?: number, priority = 100): Promise<void> => {
+    // diskless sync without the default 5 s wait for more replicas: a restarted node is in sync sooner
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+      '--repl-diskless-sync-delay', '0', '--replica-priority', String(priority)]
     if (replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(replicaOf))
     procs.set(port, spawn('redis-server', args, { stdio: 'ignore' }))
     await pingable(port)
@@ -85,7 +87,10 @@ export async function startSentinel (): Promise<TestSentinel> {
     primary,
     kill,
     restart: async (port, replicaOf) => {
-      await startData(port, replicaOf)
+      // a node restarted without persistence is empty: it must not be promoted before it has
+      // synced (a second failover to it would wipe the data), so its priority is 0 until
+      // `settled` sees it in sync — what an orchestrator restarting Redis must do as well
+      await startData(port, replicaOf, 0)
     },
     settled: async (opts = {}) => {
       await until(async () => {
@@ -94,7 +99,12 @@ export async function startSentinel (): Promise<TestSentinel> {
           if (!procs.has(p)) return false
           const info = await cli(p, 'INFO', 'replication')
           if (!info.includes('role:master')) return false
-          return opts.withReplica !== true || /slave0:.*state=online/.test(info)
+          if (opts.withReplica !== true) return true
+          const online = [...info.matchAll(/slave\d+:ip=[^,]+,port=(\d+),state=online/g)].map(m => Number(m[1]))
+          if (online.length === 0) return false
+          // in sync: promotable again
+          await Promise.all(online.map(async r => await cli(r, 'CONFIG', 'SET', 'replica-priority', '100')))
+          return true
         } catch {
           return false
         }
