@@ -14,7 +14,6 @@
  *   node), rotating to another node when its node goes away: a plain connection reports the
  *   drop ('close'), which the relay needs to replay the gap.
  *
- *
  * - `client`: commands on the request path. No offline queue and a command timeout, behind the
  *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts,
  *   opened here for REST), and once Redis is known away every command fails at once, so a
