@@ -61,7 +61,10 @@ export function startRelay (history: HistoryStore, nsp: AppNamespace, log?: Rela
 
   history.onMessage((m) => {
     if (held !== undefined) held.push(m)
-    else emit(m)
+    // a room's messages arrive in id order, so one at or before the last emitted is a repeat: on
+    // a Redis Cluster a replay can read a message before its PUBLISH, sent over the cluster bus
+    // from the room's node, reaches this subscriber's node
+    else if (!last.has(m.roomId) || compareIds(m.id, last.get(m.roomId) as string) > 0) emit(m)
   })
 
   history.onGap((resumed) => {

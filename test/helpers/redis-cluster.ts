@@ -20,6 +20,8 @@ export const CLUSTER_NODE_TIMEOUT_MS = 1000
 
 export interface ClusterNode {
   port: number
+  /** its nodes.conf (its identity in the cluster), kept when it moves to another port */
+  conf: string
   /** the child process while it runs */
   proc: ChildProcess | undefined
 }
@@ -34,6 +36,8 @@ export interface TestCluster {
   kill: (port: number) => Promise<void>
   /** starts a killed node again on its port (it rejoins with its nodes.conf) */
   restart: (port: number) => Promise<void>
+  /** starts a killed node again on a new free port (same identity: the cluster learns the new address); returns the port */
+  restartElsewhere: (port: number) => Promise<number>
   /** resolves when every running node reports cluster_state:ok and the same slot owner for `key`, which has a replica in sync */
   settled: (key?: string) => Promise<void>
   /** a direct connection to one node (closed by `close`) */
@@ -61,13 +65,13 @@ export async function startCluster (): Promise<TestCluster> {
     // the cluster bus listens on port + 10000: both must be free
     if (p + 10000 < 65536 && !ports.includes(p)) ports.push(p)
   }
-  const nodes: ClusterNode[] = ports.map(port => ({ port, proc: undefined }))
+  const nodes: ClusterNode[] = ports.map(port => ({ port, conf: `nodes-${port}.conf`, proc: undefined }))
   const conns = new Map<number, Redis>()
 
   const startNode = async (n: ClusterNode): Promise<void> => {
     n.proc = spawn('redis-server', [
       '--port', String(n.port), '--bind', '127.0.0.1', '--dir', dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${n.port}.conf`,
+      '--cluster-enabled', 'yes', '--cluster-config-file', n.conf,
       '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
       // a replica with stale data may still take over (the test kills primaries on purpose)
       '--cluster-replica-validity-factor', '0',
@@ -116,6 +120,14 @@ export async function startCluster (): Promise<TestCluster> {
       await exited
     },
     restart: async (port) => { await startNode(byPort(port)) },
+    restartElsewhere: async (port) => {
+      const n = byPort(port)
+      let next = await freePort()
+      while (next + 10000 >= 65536 || nodes.some(x => x.port === next)) next = await freePort()
+      n.port = next
+      await startNode(n)
+      return next
+    },
     settled: async (key) => {
       await until(async () => {
         try {

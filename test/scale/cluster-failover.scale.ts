@@ -117,3 +117,22 @@ t.test('cluster: with REDIS_WAIT_REPLICAS=1 no acknowledged message is lost acro
   run.sender.close()
   run.member.close()
 })
+
+t.test('cluster: a node that comes back on another address is found by the topology refresh', async (t) => {
+  const key = keys.roomHistory(roomId)
+  await cluster.settled(key)
+  // the room's primary dies and comes back on a new port, as a replica of its replacement...
+  const first = await cluster.primaryOf(key)
+  await cluster.kill(first)
+  await cluster.settled()
+  const moved = await cluster.restartElsewhere(first)
+  await cluster.settled(key)
+  // ...then the replacement dies: the moved node, known to the service only by its old address, takes over
+  await cluster.kill(await cluster.primaryOf(key))
+  await cluster.settled()
+  t.equal(await cluster.primaryOf(key), moved, 'the moved node holds the room now')
+  const run = await failoverRun({ senderUrl: a.url, memberUrl: b.url, roomId, label: 'moved', beforeMs: 0, afterOks: 5, maxMs: 10_000, kill: async () => {} })
+  t.ok(run.failoverMs >= 0, `sends succeed on the node's new address, no restart (${run.sent.length} sends, first ok after ${run.failoverMs} ms)`)
+  run.sender.close()
+  run.member.close()
+})
