@@ -1,6 +1,18 @@
 /**
  * The Redis connections of an instance, shared by the stores, the Socket.IO adapter and the
- * health check. In in-process mode (no REDIS_URL / REDIS_CLUSTER_NODES) `fastify.redis` is null.
+ * health check. In in-process mode (no REDIS_URL / REDIS_CLUSTER_NODES / REDIS_SENTINELS)
+ * `fastify.redis` is null. Three topologies (SPEC §2, docs/scaling.md):
+ *
+ * - `REDIS_URL`: one Redis.
+ * - `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`: ioredis asks the sentinels for the master, and
+ *   asks again on every reconnect and when a sentinel announces `+switch-master`
+ *   (`failoverDetector`), so a promoted replica is found without a restart; a READONLY reply
+ *   (connected to a demoted master) drops the connection so that the next one goes to the new master.
+ * - `REDIS_CLUSTER_NODES`: ioredis Cluster, whose slot map is refreshed every few seconds and on
+ *   every MOVED / failed node, so promoted replicas and nodes on new addresses are found again.
+ *   The relay subscriber is a plain connection to any one node (classic PUBLISH reaches every
+ *   node), rotating to another node when its node goes away: a plain connection reports the
+ *   drop ('close'), which the relay needs to replay the gap.
  *
  * - `client`: commands on the request path. No offline queue and a command timeout, behind the
  *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts,
@@ -20,6 +32,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Config } from '../src/config.js'
 import { RedisGate } from '../src/stores/redis/gate.js'
 import { REDIS_BUDGET_MS, currentContext, runInContext, runWithDeadline, type DeadlineContext } from '../src/deadline.js'
+import { setWaitReplicas } from '../src/stores/redis/replicas.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -46,27 +59,80 @@ declare module 'fastify' {
 
 const COMMAND_TIMEOUT_MS = 1500
 
+/** reconnect quickly and forever: the instance recovers by itself when Redis returns */
+const retry = (times: number): number => Math.min(100 * times, 1000)
+
 function baseOptions (name: string): RedisOptions {
   return {
     connectionName: name,
     connectTimeout: 2000,
-    // reconnect quickly and forever: the instance recovers by itself when Redis returns
-    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    retryStrategy: retry,
     maxRetriesPerRequest: 1,
     lazyConnect: false
   }
 }
 
-function create (config: Config, options: RedisOptions): RedisClient {
+/** A reply saying this connection's node is no longer the master: reconnect (to the new one). */
+const reconnectOnError = (err: Error): boolean => /^READONLY/.test(err.message)
+
+function create (config: Config, options: RedisOptions, cluster: { shardedSubscribers?: boolean } = {}): RedisClient {
   if (config.redisClusterNodes.length > 0) {
     return new Cluster(config.redisClusterNodes, {
       redisOptions: options,
       enableOfflineQueue: options.enableOfflineQueue,
       enableAutoPipelining: options.enableAutoPipelining,
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000)
+      clusterRetryStrategy: retry,
+      // a failed-over slot answers MOVED / CLUSTERDOWN / a closed connection: retry soon after a
+      // topology refresh (the request's deadline in the gate bounds the whole wait, SPEC §8)
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: 1000,
+      // the periodic refresh finds promoted replicas and nodes that changed address
+      slotsRefreshInterval: 2000,
+      // the sharded adapter SSUBSCRIBEs on the node of each channel's slot
+      shardedSubscribers: cluster.shardedSubscribers === true
     })
   }
-  return new Redis(config.REDIS_URL as string, options)
+  if (config.redisSentinels.length > 0) {
+    return new Redis({
+      ...options,
+      sentinels: config.redisSentinels,
+      name: config.REDIS_SENTINEL_NAME,
+      role: 'master',
+      retryStrategy: retry,
+      sentinelRetryStrategy: retry,
+      sentinelCommandTimeout: 1000,
+      // subscribe to the sentinels' +switch-master: move at once, also when the old master is alive
+      failoverDetector: true,
+      reconnectOnError
+    })
+  }
+  return new Redis(config.REDIS_URL as string, { ...options, reconnectOnError })
+}
+
+/**
+ * The relay's subscriber on a cluster: a plain connection to one node, moving to another known
+ * node each time it has to reconnect (the cluster's current node list, else the seeds).
+ */
+function clusterSubscriber (config: Config, options: RedisOptions, cluster: () => Cluster | undefined): Redis {
+  let next = 0
+  const seeds = config.redisClusterNodes
+  const conn: Redis = new Redis({
+    ...options,
+    host: seeds[0].host,
+    port: seeds[0].port,
+    retryStrategy: (times: number) => {
+      const known = cluster()?.nodes('all').map(n => ({ host: n.options.host ?? '', port: n.options.port ?? 0 })) ?? []
+      const candidates = known.length > 0 ? known : seeds
+      const target = candidates[++next % candidates.length]
+      // ioredis reads host and port from its options on every connect
+      conn.options.host = target.host
+      conn.options.port = target.port
+      return Math.min(100 * times, 1000)
+    }
+  })
+  return conn
 }
 
 const PUBLISH = new Set(['publish', 'spublish'])
@@ -126,8 +192,11 @@ export default fp(async (fastify) => {
     }
   })
   const client = gate.client
-  const subscriber = watch(create(config, { ...baseOptions('sb-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'sub')
-  const adapterSubConn = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }), 'adapter-sub')
+  // REDIS_WAIT_REPLICAS (SPEC §2): the history append asks for WAIT on this client
+  setWaitReplicas(client, config.REDIS_WAIT_REPLICAS)
+  const subOptions = { ...baseOptions('sb-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }
+  const subscriber = watch(raw instanceof Cluster ? clusterSubscriber(config, subOptions, () => raw) : create(config, subOptions), 'sub')
+  const adapterSubConn = watch(create(config, { ...baseOptions('sb-adapter-sub'), enableOfflineQueue: true, maxRetriesPerRequest: null }, { shardedSubscribers: true }), 'adapter-sub')
   const adapterSub = guarded(adapterSubConn, SUBSCRIBE, (err) => log.debug({ err }, 'adapter (un)subscribe failed'))
   const adapterPub = guarded(client, PUBLISH, (err) => log.debug({ err }, 'adapter publish failed'))
 

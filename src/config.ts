@@ -24,6 +24,11 @@ export const ConfigSchema = Type.Object({
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+', description: 'a redis:// or rediss:// URL' })),
   REDIS_CLUSTER_NODES: Type.Optional(CommaList('^[^,:\\s]+:\\d{1,5}(,[^,:\\s]+:\\d{1,5})*$', 'comma list of host:port')),
+  /** Redis Sentinel (SPEC §2): the sentinels to ask, and the name of the monitored master group */
+  REDIS_SENTINELS: Type.Optional(CommaList('^[^,:\\s]+:\\d{1,5}(,[^,:\\s]+:\\d{1,5})*$', 'comma list of host:port')),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'the master group name, 1-64 of A-Z a-z 0-9 _ . -' })),
+  /** N > 0: an ack also waits until N replicas hold the message (Redis WAIT, within the 2 s bound) */
+  REDIS_WAIT_REPLICAS: Int(0, 0, 16),
   REDIS_KEY_PREFIX: Type.String({ default: 'sb:', pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: '1-64 of A-Z a-z 0-9 _ . : -' }),
   ADAPTER: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('redis-sharded'), Type.Literal('redis-streams')])),
   /** the PostgreSQL archive of every message (SPEC §2, §8); unset: history is only what Redis keeps */
@@ -78,6 +83,8 @@ export interface Config extends Omit<Env, 'ADAPTER'> {
   transports: Array<'websocket' | 'polling'>
   jwtAlgorithms: string[]
   redisClusterNodes: Array<{ host: string, port: number }>
+  /** REDIS_SENTINELS parsed (empty when unset) */
+  redisSentinels: Array<{ host: string, port: number }>
   instanceId: string
 }
 
@@ -129,6 +136,18 @@ export function parseConfig (env: Record<string, string | undefined>): Config {
   return finish(parsed)
 }
 
+/** A comma list of host:port (already shape-checked by the schema) with each port in 1-65535. */
+function hostPorts (name: string, value: string | undefined): Array<{ host: string, port: number }> {
+  return (value ?? '').split(',').filter(Boolean).map(hp => {
+    const i = hp.lastIndexOf(':')
+    const port = Number(hp.slice(i + 1))
+    if (port < 1 || port > 65535) {
+      throw new ConfigError(`invalid configuration: ${name} has ${JSON.stringify(hp)}; expected a comma list of host:port with ports 1-65535`)
+    }
+    return { host: hp.slice(0, i), port }
+  })
+}
+
 function redact (name: string, value: string): string {
   return /SECRET|TOKEN|PUBLIC_KEY/.test(name) ? '<redacted>' : value
 }
@@ -154,11 +173,21 @@ function finish (env: Env): Config {
     throw new ConfigError('invalid configuration: JWT_SECRET is the development secret; expected a secret of your own when NODE_ENV=production')
   }
 
-  const redisConfigured = env.REDIS_URL !== undefined || env.REDIS_CLUSTER_NODES !== undefined
+  const topologies = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter(name => env[name] !== undefined)
+  if (topologies.length > 1) {
+    throw new ConfigError(`invalid configuration: ${topologies.join(' and ')} are ${topologies.length === 2 ? 'both' : 'all'} set; expected at most one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS`)
+  }
+  if ((env.REDIS_SENTINELS === undefined) !== (env.REDIS_SENTINEL_NAME === undefined)) {
+    throw new ConfigError(`invalid configuration: ${env.REDIS_SENTINELS === undefined ? 'REDIS_SENTINEL_NAME is set without REDIS_SENTINELS' : 'REDIS_SENTINELS is set without REDIS_SENTINEL_NAME'}; expected both (the sentinels and the master group's name) or neither`)
+  }
+  const redisConfigured = topologies.length > 0
+  if (!redisConfigured && env.REDIS_WAIT_REPLICAS > 0) {
+    throw new ConfigError(`invalid configuration: REDIS_WAIT_REPLICAS=${env.REDIS_WAIT_REPLICAS} needs Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS); expected 0 in in-process mode`)
+  }
   let adapter: AdapterKind
   if (!redisConfigured) {
     if (env.ADAPTER !== undefined) {
-      throw new ConfigError(`invalid configuration: ADAPTER=${env.ADAPTER} needs REDIS_URL or REDIS_CLUSTER_NODES; expected it unset in in-process mode`)
+      throw new ConfigError(`invalid configuration: ADAPTER=${env.ADAPTER} needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS; expected it unset in in-process mode`)
     }
     adapter = 'memory'
   } else if (env.REDIS_CLUSTER_NODES !== undefined) {
@@ -201,10 +230,8 @@ function finish (env: Env): Config {
     corsOrigins,
     transports: [...new Set(env.TRANSPORTS.split(','))] as Config['transports'],
     jwtAlgorithms: env.JWT_PUBLIC_KEY !== undefined || env.JWT_JWKS_URL !== undefined ? env.JWT_ALGORITHMS.split(',') : ['HS256'],
-    redisClusterNodes: (env.REDIS_CLUSTER_NODES ?? '').split(',').filter(Boolean).map(hp => {
-      const i = hp.lastIndexOf(':')
-      return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) }
-    }),
+    redisClusterNodes: hostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES),
+    redisSentinels: hostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS),
     instanceId: env.INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32) || 'sb'}-${process.pid}-${Date.now().toString(36)}`
   }
 }

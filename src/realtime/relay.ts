@@ -14,7 +14,8 @@
  * last id it emitted there; when the subscription drops it holds what arrives, and when it is
  * live again it reads each such room's history after that id, emits what was missed, then what
  * it held (skipping what the replay already emitted): the sockets see every message once, in
- * order. A room it cannot replay (history unreachable, or more than REPLAY_MAX missed) has its
+ * order. A room it cannot replay (history unreachable for REPLAY_RETRY_MS, as while a Redis
+ * primary fails over, or more than REPLAY_MAX missed) has its
  * sockets' transports closed instead, so their clients reconnect and rejoin with `since`.
  */
 import { isReservedRoom, isValidRoomId } from '../domain/rooms.js'
@@ -36,6 +37,8 @@ export interface MessageFeed {
 /** most messages replayed into one room after a gap; past it the room's clients resync */
 export const REPLAY_MAX = 1000
 const PAGE = 100
+/** how long a replay is retried while history is unreachable (a Redis failover takes seconds) */
+const REPLAY_RETRY_MS = 5000
 /**
  * For a room with local members but no message emitted since they came: replay from this long
  * before the last id emitted anywhere. Ids come from Redis' clock, but in a cluster from several
@@ -65,7 +68,10 @@ export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logge
 
   history.onMessage((m) => {
     if (held !== undefined) held.push(m)
-    else emit(m)
+    // a room's messages arrive in id order, so one at or before the last emitted is a repeat: on
+    // a Redis Cluster a replay can read a message before its PUBLISH, sent over the cluster bus
+    // from the room's node, reaches this subscriber's node
+    else if (!last.has(m.roomId) || compareIds(m.id, last.get(m.roomId) as string) > 0) emit(m)
   })
 
   history.onGap((resumed) => {
@@ -77,7 +83,9 @@ export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logge
       await resumed
       const floor = Math.max(0, (watermark !== undefined ? parseId(watermark)[0] : droppedAt) - CLOCK_MARGIN_MS)
       const rooms = [...nsp.adapter.rooms.keys()].filter(r => isValidRoomId(r) && !isReservedRoom(r) && !nsp.sockets.has(r))
-      const replayed = await Promise.all(rooms.map(async r => await replay(r, last.get(r) ?? `${floor}-0`)))
+      // a room whose history cannot be read yet (its Redis primary is failing over) is tried
+      // again for a few seconds before its clients are sent to catch up by themselves
+      const replayed = await Promise.all(rooms.map(async r => await retrying(async () => await replay(r, last.get(r) ?? `${floor}-0`))))
       const failed = rooms.filter((_, i) => !replayed[i])
       if (--open > 0) return
       const queue = held ?? []
@@ -95,8 +103,22 @@ export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logge
     }).catch(() => {})
   })
 
-  /** Emits a room's messages after `after` from history; false when it cannot (then resync). */
-  async function replay (roomId: string, after: string): Promise<boolean> {
+  /** Runs a replay again while history is unreachable, for at most REPLAY_RETRY_MS. */
+  async function retrying (run: () => Promise<boolean | 'unreachable'>): Promise<boolean> {
+    const end = Date.now() + REPLAY_RETRY_MS
+    for (;;) {
+      const r = await run()
+      if (r !== 'unreachable') return r
+      if (Date.now() >= end) return false
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  }
+
+  /**
+   * Emits a room's messages after `after` from history; false when there are too many (then
+   * resync), 'unreachable' when history cannot be read (what was emitted is in `last`).
+   */
+  async function replay (roomId: string, after: string): Promise<boolean | 'unreachable'> {
     try {
       let from = after
       for (let sent = 0; sent < REPLAY_MAX; sent += PAGE) {
@@ -107,7 +129,7 @@ export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logge
       }
       return false
     } catch {
-      return false
+      return 'unreachable'
     }
   }
 }

@@ -12,6 +12,7 @@ import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
 import { appError } from '../../errors.js'
 import { RedisRateLimitStore } from './rate-limit.js'
+import { confirmReplicas } from './replicas.js'
 import { compareIds, parseId } from '../../model/message-id.js'
 import { appendVariant, type AppendFeatures, type AppendReply, type AppendVariant } from './lua/append.js'
 import { SINCE, type Entry } from './lua/history-reads.js'
@@ -159,6 +160,8 @@ export class RedisHistoryStore implements HistoryStore {
       if (reply[0] !== 'needs_floor' || archive === undefined || values.floor !== '') break
       values.floor = await archive.newest(draft.roomId)
     }
+    // REDIS_WAIT_REPLICAS (SPEC §2): N replicas hold it before the ack, a repeat included
+    if (reply[0] === 'appended' || reply[0] === 'duplicate') await confirmReplicas(this.#client, values.stream)
     switch (reply[0]) {
       case 'appended': {
         // the draft already holds everything but the position: no need to parse the JSON
