@@ -4,7 +4,7 @@
  * production), presence, receipts and rate limits. Every reply is watched: a CROSSSLOT error
  * anywhere (a script whose keys are not in one hash tag) fails the file.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RedisHistoryStore } from '../../src/stores/redis/history.js'
 import { RedisPresenceStore } from '../../src/stores/redis/presence.js'
 import { RedisReceiptStore } from '../../src/stores/redis/receipts.js'
@@ -14,6 +14,8 @@ import { startCluster } from '../helpers/redis-cluster.js'
 import { uniquePrefix } from '../helpers/redis.js'
 import { historyContract } from '../stores/history.contract.js'
 import { presenceContract } from '../stores/presence.contract.js'
+import { presenceInstancesSuite } from '../stores/presence.instances.js'
+import type { PresenceHarness } from '../stores/presence.helpers.js'
 import { receiptContract } from '../stores/receipts.contract.js'
 import { rateLimitContract } from '../stores/rate-limit.contract.js'
 import { clusterClient, nodeSubscriber, type CrossSlotWatch } from './lib.js'
@@ -24,6 +26,8 @@ const watch: CrossSlotWatch = { seen: [] }
 
 historyContract(t, {
   name: 'cluster',
+  // on a cluster the send limit is its own call, just before the append (a repeat costs a token)
+  limitFirst: true,
   create: async (t, { maxLen }) => {
     const keys = createKeys(uniquePrefix('scale-history'))
     const client = clusterClient(t, cluster, watch)
@@ -37,7 +41,7 @@ historyContract(t, {
   }
 })
 
-presenceContract(t, 'cluster', async (t) => {
+const presenceHarness = async (t: Test): Promise<PresenceHarness> => {
   const keys = createKeys(uniquePrefix('scale-presence'))
   return {
     make: async (instanceId, ttlMs) => {
@@ -48,7 +52,10 @@ presenceContract(t, 'cluster', async (t) => {
       return store
     }
   }
-})
+}
+presenceContract(t, 'cluster', presenceHarness)
+// the several-instance cases (shared registry, crash, stall, sweep) run on Redis only
+presenceInstancesSuite(t, 'cluster', presenceHarness)
 
 receiptContract(t, {
   name: 'cluster',
