@@ -32,7 +32,7 @@ export interface RedisConnections {
   createClient: () => RedisClient
   /** false while the command connection is down or Redis is known not to answer */
   isReady: () => boolean
-  /** readiness: a PING answered within 1 s, cached for 1 s (SPEC §6) */
+  /** readiness: a PING answered within 1 s, cached for 250 ms (SPEC §6) */
   probe: () => Promise<boolean>
   /** the deadline of a write issued now on Redis' clock (epoch ms; 0 when unknown), see gate.ts */
   redisDeadline: () => number
