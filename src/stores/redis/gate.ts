@@ -9,7 +9,9 @@
  *   connection that is not ready fails at once anyway (no offline queue).
  * - **Redis' clock**: the offset of Redis' TIME from the local clock, measured with TIME on every
  *   (re)connection and every 10 s, so that a write can carry its deadline on Redis' own clock
- *   (`redisDeadline()`) and a script that only runs after it writes nothing (history append).
+ *   (`redisDeadline()`) and a script that only runs after it writes nothing (history append),
+ *   and so that what every instance must judge alike (a token's `exp`, `nbf`, `iat`: SPEC §8)
+ *   is judged on one clock (`now()`: an addition, no Redis call).
  *
  * Readiness asks `probe()`: a PING answered within 1 s, its result cached for 250 ms so that
  * probes do not load Redis (one PING per 250 ms at most, however many probes and scrapes). Redis
@@ -78,6 +80,15 @@ export class RedisGate {
   /** true while Redis is known to be away (commands fail at once) */
   get down (): boolean {
     return this.#down || (this.#client.status !== 'ready')
+  }
+
+  /**
+   * Redis' clock now (epoch ms): the local clock plus the measured offset (the local clock until
+   * the first measure). Cheap: no Redis call. Its error is the measure's half round trip (the
+   * offset is measured at start-up, on every reconnection and every 10 s).
+   */
+  now (): number {
+    return Date.now() + (this.#offset?.ms ?? 0)
   }
 
   /** Epoch ms (local) by which a command issued now must be answered. */
