@@ -5,7 +5,8 @@
  * valid by Redis' clock is accepted on REST, the handshake and `auth:refresh`, and one expired
  * by Redis' clock is `token_expired` on all three; `auth:expiring` comes 60 s before `exp` by
  * Redis' clock. Before, the instance ahead refused valid tokens (`token_expired`) and the one
- * behind refused fresh ones (`iat` "in the future") and accepted expired ones.
+ * behind refused fresh ones (`iat` "in the future") and accepted expired ones. The online-users
+ * gauge, counted against a ZSET scored on Redis' clock, is checked on the same instances.
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -13,6 +14,8 @@ import { startRedis, uniquePrefix } from '../helpers/redis.js'
 import { spawnServer, skewedClock } from '../helpers/proc.js'
 import { connect, ack, next } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
+import { metric } from '../metrics/scrape.js'
+import { until } from '../helpers/net.js'
 
 const SKEW_MS = 5 * 60_000
 const nowS = (): number => Math.floor(Date.now() / 1000)
@@ -53,6 +56,9 @@ t.test('token times are judged on Redis\' clock, whatever the instance\'s own', 
 
       const s = await connect(url, valid())
       t.ok(s.connected, 'handshake: a valid token is accepted')
+      // the same kind outside tokens: the online-users ZSET is scored on Redis' clock
+      const counted = await until(async () => await metric(url, 'switchboard_presence_online_users') === 1, 5000).then(() => true, () => false)
+      t.ok(counted, `online users counted on Redis' clock (${await metric(url, 'switchboard_presence_online_users')})`)
       const refused = await connect(url, expired()).then(() => undefined, (e: Error) => e)
       t.equal(refused?.message, 'token_expired', 'handshake: an expired token is token_expired')
 
