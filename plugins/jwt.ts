@@ -3,6 +3,9 @@
  * and by the Socket.IO handshake through `fastify.authenticate`. The algorithm list is pinned
  * (HS256 with JWT_SECRET, or JWT_ALGORITHMS with JWT_PUBLIC_KEY), so `alg: none` and HS/RS
  * confusion are refused; `exp` is required; issuer and audience are enforced when configured.
+ * Token times (`exp`, `nbf`, `iat`) are judged by the authenticator on Redis' clock when Redis is
+ * configured (SPEC §8: every instance, whatever its own clock, gives a token the same verdict);
+ * the verifiers are told to leave them alone (src/domain/principal.ts).
  */
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
@@ -29,8 +32,13 @@ declare module 'fastify' {
 
 export default fp(async (fastify) => {
   const c = fastify.config
+  // Redis' clock (an offset added to the local one), or the local clock in in-process mode
+  const now = fastify.redis?.now ?? Date.now
   const verify = {
     algorithms: c.jwtAlgorithms as Array<'HS256'>,
+    // judged by the authenticator on `now` (fast-jwt's clockTimestamp is fixed per verifier)
+    ignoreExpiration: true,
+    ignoreNotBefore: true,
     // an issuer / audience that is configured must also be present, not merely right when present
     requiredClaims: ['exp', ...(c.JWT_ISSUER !== undefined ? ['iss'] : []), ...(c.JWT_AUDIENCE !== undefined ? ['aud'] : [])],
     ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
@@ -45,6 +53,8 @@ export default fp(async (fastify) => {
       key: async (decoded: { header: { kid?: unknown, alg?: unknown } }) => await jwks.key(decoded.header),
       algorithms: c.jwtAlgorithms as never,
       requiredClaims: verify.requiredClaims,
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
       ...(c.JWT_ISSUER !== undefined && { allowedIss: c.JWT_ISSUER }),
       ...(c.JWT_AUDIENCE !== undefined && { allowedAud: c.JWT_AUDIENCE })
     })
@@ -63,7 +73,7 @@ export default fp(async (fastify) => {
     fastify.log.warn('!!! NO JWT_SECRET OR JWT_PUBLIC_KEY SET: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Never run like this in production. !!!')
   }
 
-  const authenticate = createAuthenticator(verifyToken, { maxTtlS: c.JWT_MAX_TTL_S })
+  const authenticate = createAuthenticator(verifyToken, { maxTtlS: c.JWT_MAX_TTL_S, now })
   fastify.decorate('authenticate', authenticate)
   fastify.decorateRequest('principal', null)
 
@@ -92,4 +102,4 @@ export default fp(async (fastify) => {
       throw appError('forbidden', `requires role ${roles.join(' or ')}`)
     }
   })
-}, { name: 'jwt', dependencies: ['config'], fastify: '5.x' })
+}, { name: 'jwt', dependencies: ['config', 'redis'], fastify: '5.x' })

@@ -64,11 +64,12 @@ export default fp(async (fastify) => {
   store.onRoomPresence((event) => { nsp.local.to(event.roomId).emit('room:presence', event) })
   await Promise.race([store.ready(), new Promise(resolve => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref())])
 
-  // users online across all instances (SPEC §6): one ZCOUNT of the online-users ZSET (scored by expiry)
+  // users online across all instances (SPEC §6): one ZCOUNT of the online-users ZSET (scored by
+  // expiry on Redis' clock, so counted from Redis' now: an instance whose clock is off counts alike)
   const onlineKey = fastify.keys.presence.onlineUsers
   fastify.appMetrics.sources.onlineUsers = redis === null
     ? async () => (await store.stats()).onlineUsers
-    : async () => await redis.client.zcount(onlineKey, Date.now(), '+inf')
+    : async () => await redis.client.zcount(onlineKey, redis.now(), '+inf')
 
   // the instance is registered (first heartbeat) before it accepts its first connection
   fastify.addHook('onReady', async () => { await tracker.start() })

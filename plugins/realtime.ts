@@ -86,10 +86,11 @@ export default fp(async (fastify) => {
     },
     instrument: (event) => eventInstrument(metrics.socket, event)
   })
+  // on the authenticator's clock (plugins/jwt.ts): Redis' when Redis is configured
   const expiry = new ExpiryScheduler((socket) => {
     log.debug({ sid: socket.id }, 'token expired; disconnecting')
     socket.disconnect(true)
-  })
+  }, fastify.redis?.now ?? Date.now)
   const caughtUp = { true: catchups.slot({ recovered: 'true' }), false: catchups.slot({ recovered: 'false' }) }
   const events = registerConnectionHandlers(nsp, admin, {
     wrap,

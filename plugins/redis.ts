@@ -45,10 +45,15 @@ export interface RedisConnections {
   createClient: () => RedisClient
   /** false while the command connection is down or Redis is known not to answer */
   isReady: () => boolean
-  /** readiness: a PING answered within 1 s, cached for 1 s (SPEC §6) */
+  /** readiness: a PING answered within 1 s, cached for 250 ms (SPEC §6) */
   probe: () => Promise<boolean>
   /** the deadline of a write issued now on Redis' clock (epoch ms; 0 when unknown), see gate.ts */
   redisDeadline: () => number
+  /**
+   * Redis' clock (epoch ms; the local clock plus the offset measured every 10 s, no Redis call):
+   * the one clock of every instance, for token times (SPEC §8)
+   */
+  now: () => number
 }
 
 declare module 'fastify' {
@@ -216,7 +221,8 @@ export default fp(async (fastify) => {
     },
     isReady: () => !gate.down,
     probe: async () => await gate.probe(),
-    redisDeadline: () => gate.redisDeadline()
+    redisDeadline: () => gate.redisDeadline(),
+    now: () => gate.now()
   })
 
   // one deadline per REST request, opened before any other hook (the REST limiter's included);

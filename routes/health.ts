@@ -1,7 +1,7 @@
 /**
  * Liveness and readiness (SPEC §6). Readiness is 503 while the instance drains, or Redis is down
- * or does not answer a PING within 1 s (cached for 1 s, so probes do not load Redis). Probes are
- * logged at `warn` and above only (SPEC §2 LOG_LEVEL).
+ * or does not answer a PING within 1 s (cached for 250 ms, so probes do not load Redis; a freeze
+ * shows within 1.25 s). Probes are logged at `warn` and above only (SPEC §2 LOG_LEVEL).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '../src/schemas/type.js'

@@ -1,6 +1,13 @@
 /**
  * Who is calling: the verified JWT claims (SPEC §3), checked once at authentication and then
  * carried in `socket.data` / `request.principal`.
+ *
+ * Token times (`exp`, `nbf`, the `iat` rule) are judged here, on the clock the authenticator is
+ * given (`LifetimeRule.now`): Redis' clock when Redis is configured, so that every instance
+ * gives a token the same verdict whatever its own clock says (SPEC §8). The verifier checks the
+ * signature, algorithm, issuer, audience and required claims, and is told to leave the times
+ * alone (fast-jwt's `ignoreExpiration` / `ignoreNotBefore`: its `clockTimestamp` is fixed when
+ * the verifier is built).
  */
 import { Type } from '../schemas/type.js'
 import { compileValidator } from '../schemas/validate.js'
@@ -21,6 +28,7 @@ export interface Principal {
 const Claims = Type.Object({
   sub: Type.String({ minLength: 1, maxLength: 128 }),
   exp: Type.Number(),
+  nbf: Type.Optional(Type.Number()),
   iat: Type.Optional(Type.Number()),
   name: Type.Optional(Type.String({ maxLength: 256 })),
   role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('service'), Type.Literal('admin')])),
@@ -28,7 +36,10 @@ const Claims = Type.Object({
 })
 const checkClaims = compileValidator(Claims)
 
-/** A verify function: returns (or resolves to) the decoded claims, or throws fast-jwt's TokenError (or a catalog error: JWKS). */
+/**
+ * A verify function: returns (or resolves to) the decoded claims, or throws fast-jwt's TokenError
+ * (or a catalog error: JWKS). It does not judge `exp` and `nbf`: the authenticator does, on its clock.
+ */
 export type TokenVerifier = (token: string) => unknown
 
 /** Resolves to the principal, or rejects with a catalog error (`unauthorized`, `token_expired`, `unavailable`). */
@@ -40,13 +51,18 @@ export const IAT_LEEWAY_S = 60
 export interface LifetimeRule {
   /** JWT_MAX_TTL_S: the longest lifetime accepted, in seconds; undefined for no limit */
   maxTtlS?: number
-  /** epoch ms (tests) */
+  /**
+   * The clock token times are judged on (epoch ms): Redis' clock when Redis is configured
+   * (`fastify.redis.now`), the local clock in in-process mode (the default)
+   */
   now?: () => number
 }
 
 /**
  * Wraps the JWT verifier (@fastify/jwt, or fast-jwt over a JWKS) so that REST, the socket
- * handshake and auth:refresh get the same principal and the same contract codes for every failure.
+ * handshake and auth:refresh get the same principal and the same contract codes for every failure:
+ * `exp` passed (`now() > exp`, as fast-jwt judges it) is `token_expired`; `nbf` not reached, `iat`
+ * more than IAT_LEEWAY_S ahead, or a lifetime over `maxTtlS` is `unauthorized`.
  */
 export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRule = {}): Authenticate {
   const now = lifetime.now ?? Date.now
@@ -64,6 +80,11 @@ export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRu
       if (code === 'FAST_JWT_EXPIRED') throw appError('token_expired', 'token expired')
       throw appError('unauthorized', describeTokenError(code, message))
     }
+    // the times, in fast-jwt's order (nbf, then exp) and before the other claims, as it did them
+    const nowMs = now()
+    const { nbf, exp } = (claims ?? {}) as { nbf?: unknown, exp?: unknown }
+    if (typeof nbf === 'number' && nowMs < nbf * 1000) throw appError('unauthorized', 'token not yet valid')
+    if (typeof exp === 'number' && nowMs > exp * 1000) throw appError('token_expired', 'token expired')
     let c
     try {
       c = checkClaims(claims)
@@ -71,7 +92,7 @@ export function createAuthenticator (verify: TokenVerifier, lifetime: LifetimeRu
       throw appError('unauthorized', 'token claims are invalid')
     }
     // the token lifetime rule (README "Identity"): iat not in the future, exp not too far off
-    const nowS = now() / 1000
+    const nowS = nowMs / 1000
     if (c.iat !== undefined && c.iat > nowS + IAT_LEEWAY_S) throw appError('unauthorized', 'token issued in the future (iat)')
     if (lifetime.maxTtlS !== undefined && c.exp - (c.iat ?? nowS) > lifetime.maxTtlS) {
       throw appError('unauthorized', `token lifetime (exp - iat) exceeds JWT_MAX_TTL_S (${lifetime.maxTtlS} s)`)

@@ -103,7 +103,7 @@ export function registerConnectionHandlers (nsp: AppNamespace, admin: AppNamespa
   // follows still runs for it (as it did when these were separate handlers); presence skips it.
   function refuseStale (socket: AppSocket): void {
     if (closeIfDraining(socket, isDraining)) return
-    if (socket.data.principal === undefined || socket.data.principal.exp <= Date.now()) socket.disconnect(true)
+    if (socket.data.principal === undefined || socket.data.principal.exp <= expiry.now()) socket.disconnect(true)
   }
 
   nsp.on('connection', (socket) => {

@@ -1,7 +1,9 @@
 /**
  * Token expiry for live sockets (SPEC §5 `auth:expiring`): one timer per instance, not one per
  * socket. Sockets are kept in one-second buckets by their warning time and their expiry time;
- * each tick handles only the buckets that are due.
+ * each tick handles only the buckets that are due. Times are on the clock tokens are judged on
+ * (`now`: Redis' clock when Redis is configured, SPEC §8), so a socket is warned and dropped
+ * when the authenticator would start refusing its token, on every instance alike.
  */
 import type { AppSocket } from './types.js'
 
@@ -15,9 +17,11 @@ export class ExpiryScheduler {
   readonly #kill = new Map<number, Set<Entry>>()
   readonly #bySocket = new Map<string, Entry>()
   readonly #timer: NodeJS.Timeout
-  #next = Math.floor(Date.now() / 1000)
+  #next: number
 
-  constructor (private readonly onExpired: (socket: AppSocket) => void) {
+  /** `now`: epoch ms on the clock token times are judged on (the authenticator's) */
+  constructor (private readonly onExpired: (socket: AppSocket) => void, readonly now: () => number = Date.now) {
+    this.#next = Math.floor(now() / 1000)
     this.#timer = setInterval(() => this.#tick(), TICK_MS)
     this.#timer.unref()
   }
@@ -27,7 +31,7 @@ export class ExpiryScheduler {
     this.untrack(socket)
     const entry: Entry = { socket, exp }
     this.#bySocket.set(socket.id, entry)
-    const now = Date.now()
+    const now = this.now()
     if (exp - EXPIRY_WARNING_MS <= now) {
       socket.emit('auth:expiring', { expiresAt: exp })
     } else {
@@ -52,7 +56,7 @@ export class ExpiryScheduler {
   }
 
   #tick (): void {
-    const now = Date.now()
+    const now = this.now()
     const upTo = Math.floor(now / 1000)
     for (let s = this.#next; s <= upTo; s++) {
       const warn = this.#warn.get(s)

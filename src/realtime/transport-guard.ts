@@ -12,10 +12,23 @@
  *   middleware `refusal`), and a refused session is closed after REFUSED_SESSION_MS whether
  *   or not it ever connects.
  *
+ * And on every Engine.IO HTTP request (SPEC §4: every HTTP error is the contract's JSON with a
+ * contract code, never a 5xx for a client's mistake):
+ *
+ * - A method other than GET and POST (OPTIONS is answered before, by engine.io's CORS
+ *   middleware) is refused with 400 `invalid_payload`: Engine.IO's polling transport would
+ *   answer it 500 with an empty body on a live session, and 400 `{ code: 2 }` on a handshake.
+ * - Every other error Engine.IO answers on its own keeps its HTTP status and gets the contract's
+ *   body (`engineErrorsInContract`): its 400s (unknown transport, unknown `sid`, unsupported
+ *   `EIO`, a POST handshake, an overlapping poll, a binary body on EIO 4) are `invalid_payload`
+ *   with the query parameter at fault in `details`, its 403 `forbidden`, its 413 (a body over
+ *   MAX_FRAME_BYTES) `payload_too_large`. A refused WebSocket upgrade keeps Engine.IO's plain
+ *   400 (a WebSocket client never reads the body of a refused upgrade).
+ *
  * One entry point, `installTransportGuard(engine, opts)`, so it composes with other engine
  * middlewares (the drain's refusal).
  */
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import { ServerResponse, STATUS_CODES, type IncomingMessage } from 'node:http'
 import { runWithDeadline } from '../deadline.js'
 import { appError, toRestError, type AppError } from '../errors.js'
 import { LIMITER_BUDGET_MS } from './limits.js'
@@ -65,8 +78,56 @@ function refuse (res: ServerResponse | { socket?: { write: (s: string) => void, 
     return
   }
   const socket = res.socket
-  socket?.write(`HTTP/1.1 ${status} Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`)
+  socket?.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`)
   socket?.destroy()
+}
+
+/** Engine.IO's error codes (engine.io `Server.errors`) → the part of the request at fault */
+const ENGINE_ERROR_PATH: Record<number, string> = {
+  0: 'querystring/transport', // UNKNOWN_TRANSPORT
+  1: 'querystring/sid', // UNKNOWN_SID
+  5: 'querystring/EIO' // UNSUPPORTED_PROTOCOL_VERSION
+}
+
+/** The contract's error for an error answer Engine.IO wrote itself (`status`, and its body if any). */
+function engineError (status: number, body: unknown): AppError {
+  let reason: { code?: unknown, message?: unknown } = {}
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    try { reason = JSON.parse(String(body)) as typeof reason } catch {}
+  }
+  const said = typeof reason.message === 'string' && reason.message !== '' ? reason.message : undefined
+  if (status === 403) return appError('forbidden', `Engine.IO: ${said ?? 'forbidden'}`)
+  if (status === 413) return appError('payload_too_large', 'the request body is over MAX_FRAME_BYTES')
+  if (status >= 500) return appError('internal', 'internal error')
+  // the 400s: engine.io's verify() says why; the polling transport's own 400s say nothing
+  const message = said ?? 'not a valid request for this Engine.IO session (an overlapping request, or a binary body)'
+  const path = typeof reason.code === 'number' ? ENGINE_ERROR_PATH[reason.code] ?? '/' : '/'
+  return appError('invalid_payload', `Engine.IO: ${message}`, { details: [{ path, message }] })
+}
+
+/**
+ * Makes the error answers Engine.IO writes on `res` speak the contract: an answer of status 400
+ * or more is held at `writeHead` and written at `end` with the contract's body instead of
+ * Engine.IO's (same status, except a 5xx, which is `internal`). Engine.IO always ends an error
+ * answer right after its `writeHead`. Success answers pass untouched.
+ */
+function engineErrorsInContract (res: ServerResponse): void {
+  const writeHead = res.writeHead
+  const end = res.end
+  let held: number | undefined
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    if (status < 400) return (writeHead as (...a: unknown[]) => ServerResponse).call(this, status, ...rest)
+    held = status
+    return this
+  } as ServerResponse['writeHead']
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (held === undefined) return (end as (...a: unknown[]) => ServerResponse).apply(this, args)
+    const body = toRestError(engineError(held, typeof args[0] === 'function' ? undefined : args[0]))
+    const json = JSON.stringify(body)
+    writeHead.call(this, body.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) })
+    const cb = args.find((a): a is () => void => typeof a === 'function')
+    return (end as (...a: unknown[]) => ServerResponse).call(this, json, ...(cb === undefined ? [] : [cb]))
+  } as ServerResponse['end']
 }
 
 export function installTransportGuard (engine: Engine, opts: TransportGuardOptions): TransportGuard {
@@ -78,6 +139,15 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
 
   engine.use((req, res, next) => {
     const r = req as EngineRequest
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      const method = String(req.method)
+      refuse(res, 400, toRestError(appError('invalid_payload', `Engine.IO: method ${method} is not allowed (GET or POST)`, {
+        details: [{ path: '/', message: `method ${method}: an Engine.IO request is a GET or a POST` }]
+      })))
+      // ends the chain; engine.io then finds the answer written and writes nothing more
+      next(new Error('method not allowed'))
+      return
+    }
     // only a new session; requests of an established one (polls, the upgrade of a polling session) carry its sid
     if (r._query?.sid !== undefined) return next()
     const origin = req.headers.origin
@@ -99,6 +169,12 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
       limit.onError?.(err)
       next()
     })
+  })
+
+  // after the refusals above, which write the contract's answers themselves
+  engine.use((_req, res, next) => {
+    if (res instanceof ServerResponse) engineErrorsInContract(res)
+    next()
   })
 
   engine.on('connection', (conn: EngineConn & { request?: IncomingMessage }) => {

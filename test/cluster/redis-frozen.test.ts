@@ -1,6 +1,7 @@
 /**
  * A frozen Redis (SIGSTOP: the connection stays open, nothing answers). SPEC §6: readiness
- * answers 503 (PING within 1 s). SPEC §8: every request answers within 2 s however many Redis
+ * answers 503 (PING within 1 s), within 1.5 s of the freeze even right after a cached `ok`
+ * (issue #17). SPEC §8: every request answers within 2 s however many Redis
  * calls it makes, requests that need no Redis (404, 401) do not wait on it, and a send answered
  * `unavailable` is never written — not even when Redis wakes up and runs the command that was
  * already in flight (SPEC §4 "nothing was written").
@@ -35,9 +36,13 @@ t.test('frozen Redis: readiness, one 2 s deadline per request, unavailable means
   const alice = await connect(url, token({ sub: 'alice' }))
   t.equal((await ack(alice, 'room:join', { roomId: 'lobby' })).ok, true)
   t.equal((await ack(alice, 'message:send', { roomId: 'lobby', text: 'before' })).ok, true)
+  // the worst case for readiness (issue #17: 503 within 1.5 s of a freeze): an `ok` cached just
+  // before the freeze. Past the cache (250 ms), this probe PINGs afresh and caches its `ok`.
+  await sleep(400)
   t.equal((await timed(`${url}/health/ready`)).status, 200)
 
   redis.signal('SIGSTOP')
+  const frozenAt = Date.now()
   let thawed = false
   t.teardown(() => { if (!thawed) redis.signal('SIGCONT') })
 
@@ -61,10 +66,11 @@ t.test('frozen Redis: readiness, one 2 s deadline per request, unavailable means
     }
   }
 
-  // readiness: a PING within 1 s, cached for 1 s
-  const frozenAt = Date.now()
+  // readiness: a PING within 1 s, cached for 250 ms; polled as a balancer would, every 50 ms
   await until(async () => (await timed(`${url}/health/ready`)).status === 503, 3000, 50)
-  report.push(`readiness 503 after ${Date.now() - frozenAt} ms;`)
+  const readinessMs = Date.now() - frozenAt
+  report.push(`readiness 503 after ${readinessMs} ms;`)
+  t.ok(readinessMs <= 1500, `readiness is 503 within 1.5 s of the freeze (${readinessMs} ms)`)
   await measure('first requests after the freeze')
 
   // sends while frozen: each must be answered unavailable within 2 s

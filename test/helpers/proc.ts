@@ -31,6 +31,14 @@ async function live (url: string): Promise<boolean> {
   }
 }
 
+/**
+ * The env of a server whose wall clock is `offsetMs` off (test/helpers/clock-skew.mjs, preloaded):
+ * `spawnServer(t, { ...env, ...skewedClock(5 * 60_000) })`.
+ */
+export function skewedClock (offsetMs: number): Env {
+  return { NODE_OPTIONS: `--import=${fileURLToPath(new URL('./clock-skew.mjs', import.meta.url))}`, TEST_CLOCK_OFFSET_MS: String(offsetMs) }
+}
+
 /** `opts.port` restarts an instance on the port it had (rolling restarts behind a proxy). */
 export async function spawnServer (t: Test | undefined, env: Env = {}, opts: { waitReady?: boolean, port?: number } = {}): Promise<ServerProc> {
   const port = opts.port ?? await freePort()
