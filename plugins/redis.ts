@@ -186,7 +186,9 @@ export default fp(async (fastify) => {
   const raw = watch(create(config, {
     ...baseOptions('sb-cmd'),
     enableOfflineQueue: false,
-    commandTimeout: COMMAND_TIMEOUT_MS,
+    // a backstop only: the gate decides first (it lets a reply already in the socket win, which
+    // ioredis' own timer would not)
+    commandTimeout: COMMAND_TIMEOUT_MS + 500,
     enableAutoPipelining: true
   }), 'cmd')
   const gate = new RedisGate(raw, {

@@ -43,10 +43,19 @@ function unavailable (message: string): Error {
   return Object.assign(new Error(message), { name: 'RedisUnavailable' })
 }
 
+/**
+ * `p`, or `unavailable` once `ms` have passed without its answer. The verdict waits one turn of
+ * the event loop's I/O phase after the timer: after the loop was blocked (a long GC, a CPU-bound
+ * burst) timers run before sockets are read, and a reply already waiting in the socket would
+ * otherwise be answered `unavailable` though Redis ran the command ("unavailable" must mean "not
+ * written", SPEC §8).
+ */
 async function within<T> (p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(unavailable(message)), ms) })])
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { setImmediate(() => reject(unavailable(message))) }, ms)
+    })])
   } finally {
     clearTimeout(timer)
   }
