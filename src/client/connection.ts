@@ -45,6 +45,9 @@ export class Connection {
     const max = opts.backoffMaxMs ?? 30_000
     this.#backoff = new Backoff(min, max)
     this.socket = io(opts.url, {
+      // a Manager of its own: socket.io-client would otherwise share this one (autoConnect off)
+      // with the application's own io(url + '/admin') sockets, which then never connect
+      forceNew: true,
       autoConnect: false,
       reconnectionDelay: min,
       reconnectionDelayMax: max,
