@@ -1,21 +1,20 @@
 /**
- * Socket.IO through fastify-socket.io (`fastify.io`), on the same HTTP server as the REST API,
- * with the adapter chosen by ADAPTER on the shared Redis connections. fastify-socket.io's own
- * preClose (which drops every socket at once) is replaced by the realtime plugin's drain; the
- * first Engine.IO middleware refuses new sessions while the instance drains (admission.ts).
+ * Socket.IO (`fastify.io`) on the same HTTP server as the REST API, with the adapter chosen by
+ * ADAPTER on the shared Redis connections; closed in `onClose` (the realtime plugin drains the
+ * sockets before, in a preClose hook). The first Engine.IO middleware refuses new sessions while
+ * the instance drains (admission.ts).
+ *
+ * This is what fastify-socket.io does (decorate, close), written here: its published package
+ * runs `npx only-allow pnpm` as a preinstall script, so every npm project that depends on this
+ * one (for `switchboard/client`) failed to install; `allowScripts` only helps the root project.
  */
 import fp from 'fastify-plugin'
-import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io'
+import { Server, type ServerOptions } from 'socket.io'
 import { createAdapter as createRedisAdapter, createShardedAdapter } from '@socket.io/redis-adapter'
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter'
-import type { FastifyPluginAsync } from 'fastify'
 import type { AppServer } from '../src/realtime/types.js'
 import { drainAdmission } from '../src/realtime/admission.js'
 import { ADAPTER_STREAM_MAX_LEN } from '../src/stores/redis/history.js'
-
-// fastify-socket.io is CommonJS with an esModule default: under Node's ESM loader the default
-// import is the whole exports object
-const fastifySocketIO = ((fastifySocketIOModule as unknown as { default?: unknown }).default ?? fastifySocketIOModule) as FastifyPluginAsync<FastifySocketioOptions>
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +30,7 @@ export default fp(async (fastify) => {
     // every reconnect presents a verified token, recovered or not (src/realtime/sessions.ts)
     skipMiddlewares: false
   }
-  const options: FastifySocketioOptions = {
+  const options: Partial<ServerOptions> = {
     transports: c.transports,
     cors: { origin: c.corsOrigins === '*' ? '*' : c.corsOrigins, methods: ['GET', 'POST'] },
     maxHttpBufferSize: c.MAX_FRAME_BYTES,
@@ -40,9 +39,7 @@ export default fp(async (fastify) => {
     serveClient: false,
     // an Engine.IO session that never sends its namespace CONNECT is closed after this (default 45 s)
     connectTimeout: 10_000,
-    cleanupEmptyChildNamespaces: true,
-    // the realtime plugin drains sockets itself, in batches, before Fastify closes
-    preClose: (done: Function) => done()
+    cleanupEmptyChildNamespaces: true
   }
 
   switch (c.ADAPTER) {
@@ -68,7 +65,11 @@ export default fp(async (fastify) => {
       break
   }
 
-  await fastify.register(fastifySocketIO, options)
+  const io: AppServer = new Server(fastify.server, options)
+  fastify.decorate('io', io)
+  // not awaited (as fastify-socket.io did): it closes the sockets and adapters at once, and its
+  // wait for the HTTP server, which Fastify has closed already, must not hold up Redis' close
+  fastify.addHook('onClose', (_instance, done) => { io.close().catch(() => {}); done() })
   // before every other Engine.IO middleware: while draining, new sessions get HTTP 503
   fastify.io.engine.use(drainAdmission(() => fastify.lifecycle.draining))
 }, { name: 'socket-io', dependencies: ['config', 'lifecycle', 'redis'], fastify: '5.x' })
