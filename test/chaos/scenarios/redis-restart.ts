@@ -1,0 +1,112 @@
+/**
+ * Scenario 2: Redis killed (SIGKILL) and started again under load, without persistence and
+ * with AOF (`appendfsync always`). Rules: during the outage every send is answered
+ * `unavailable` within 2 s (measured raw by a probe on one instance), nothing half-written,
+ * sends succeed again after the restart without restarting the service; a catch-up from
+ * before the outage answers `recovered: false` when history was lost (never a silent gap), and
+ * with AOF nothing acked is missing and the catch-up is complete.
+ */
+import { io } from 'socket.io-client'
+import { sleep } from '../../helpers/net.js'
+import { token } from '../../helpers/tokens.js'
+import { Cluster, watchReadiness } from '../lib/cluster.js'
+import { Load } from '../lib/load.js'
+import { startProbe } from '../lib/probe.js'
+import { check, ledgerChecks, markAt, timelineOf, type Check, type Scale, type ScenarioResult } from '../lib/report.js'
+import { compareIds } from '../../../src/client/index.js'
+
+/** Client-side slack over the contract's 2 s server bound on a loaded 2-core machine. */
+export const ACK_BOUND_MS = 2000
+export const ACK_SLACK_MS = 500
+
+/** `room:join` with `since` on a fresh socket: what a reconnecting client would be told. */
+export async function catchUp (url: string, roomId: string, since: string): Promise<{ recovered: boolean, missed: Array<{ id: string }>, hasMore: boolean }> {
+  const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: token({ sub: 'chaos-catchup' }) } })
+  try {
+    const r = await s.timeout(5000).emitWithAck('room:join', { roomId, since })
+    if (r.ok !== true) throw new Error(`catch-up join: ${JSON.stringify(r)}`)
+    return r
+  } finally {
+    s.close()
+  }
+}
+
+export async function redisRestart (scale: Scale, aof: boolean): Promise<ScenarioResult> {
+  const started = Date.now()
+  const cluster = await Cluster.start({ instances: 2, aof })
+  const load = new Load({ url: cluster.balancer.url, clients: scale.clients, rooms: scale.rooms, tag: `s2${aof ? 'b' : 'a'}-${scale.seed}` })
+  const probeRoom = `${load.roomIds[0]}-probe`
+  try {
+    await load.start()
+    const probe = await startProbe(cluster.servers[0].url, probeRoom, load.ledger)
+    const ready = watchReadiness(cluster.servers.map(s => s.url))
+    const marks: NonNullable<ScenarioResult['marks']> = []
+    load.startSending(scale.rate)
+    await sleep(scale.beforeS * 1000)
+    // the last acked id of each room before the fault: a catch-up from there is checked after
+    const before = new Map<string, string>()
+    for (const s of load.ledger.sent.values()) {
+      if (s.id !== undefined && (before.get(s.room) === undefined || compareIds(s.id, before.get(s.room) as string) > 0)) before.set(s.room, s.id)
+    }
+    const killedAt = Date.now()
+    marks.push(markAt(load.ledger, 'Redis SIGKILL'))
+    await cluster.redis.kill()
+    await sleep(scale.outageS * 1000)
+    const restartedAt = Date.now()
+    await cluster.redis.start()
+    marks.push(markAt(load.ledger, 'Redis started'))
+    await sleep(scale.afterS * 1000)
+    await load.stopSending()
+    const answers = probe.stop()
+    const readiness = ready.stop()
+    marks.push(markAt(load.ledger, 'sending stopped'))
+
+    // raw answers to sends begun while Redis was down (the first 300 ms may still be in flight)
+    const during = answers.filter(x => x.t > killedAt + 300 && x.t + x.ms < restartedAt && x.code !== 'disconnected')
+    const bad = during.filter(x => x.code !== 'unavailable' || x.ms > ACK_BOUND_MS + ACK_SLACK_MS)
+    const maxMs = Math.max(0, ...during.map(x => x.ms))
+    const firstOk = answers.find(x => x.t >= restartedAt && x.code === 'ok')
+    const not503 = readiness.filter(([t, , st]) => t > killedAt + 1500 && t < restartedAt && st === 200).length
+    const hist = await cluster.histories([...load.roomIds, probeRoom])
+    await load.settle(new Map([...hist].map(([r, m]) => [r, m.length])), 20_000)
+    const a = load.ledger.analyse(hist)
+
+    const catchUps: Check[] = []
+    let dishonest = 0
+    let incomplete = 0
+    for (const [room, since] of before) {
+      const r = await catchUp(cluster.liveUrl(), room, since)
+      const lost = [...load.ledger.sent.values()].some(s => s.room === room && s.id !== undefined && compareIds(s.id, since) > 0 && !(hist.get(room) ?? []).some(m => m.id === s.id))
+      if (r.recovered && lost) dishonest++
+      // with everything kept, the catch-up (plus what hasMore pages on) starts right after `since`
+      if (aof && (!r.recovered || (r.missed.length > 0 && compareIds(r.missed[0].id, (hist.get(room) ?? []).find(m => compareIds(m.id, since) > 0)?.id ?? '0-0') !== 0))) incomplete++
+    }
+    catchUps.push(check('catch-ups from before the fault answering recovered: true while messages were lost', `${dishonest} of ${before.size}`, '0 (never a silent gap)', dishonest === 0))
+    if (aof) catchUps.push(check('catch-ups from before the fault not recovered / not starting after since', `${incomplete} of ${before.size}`, '0', incomplete === 0))
+    else catchUps.push(check('history lost by the restart (acked messages)', a.ackedMissingHistory, 'reported', true))
+
+    return {
+      id: aof ? 'S2b' : 'S2a',
+      title: `Redis killed and restarted under load (${aof ? 'AOF, appendfsync always' : 'no persistence'})`,
+      load: `${scale.clients} clients, ${scale.rooms} rooms, ${scale.rate} msg/s; a raw probe sends every 250 ms to instance 1; 2 instances`,
+      fault: `Redis SIGKILL at t=${scale.beforeS} s, started again ${scale.outageS} s later`,
+      checks: [
+        ...ledgerChecks(a, { historyLost: !aof }),
+        check('probe answers during the outage: unavailable within bound', `${during.length - bad.length} of ${during.length}, max ${maxMs} ms`, `all unavailable, ≤ ${ACK_BOUND_MS} ms (+${ACK_SLACK_MS} ms client slack)`, during.length > 0 && bad.length === 0),
+        check('first ok after the restart (ms, no service restart)', firstOk === undefined ? 'none' : firstOk.t + firstOk.ms - restartedAt, 'some ok', firstOk !== undefined),
+        check('readiness 200 more than 1.5 s into the outage', not503, '0', not503 === 0),
+        ...catchUps
+      ],
+      seconds: (Date.now() - started) / 1000,
+      timeline: timelineOf(load.ledger),
+      marks,
+      notes: [
+        ...bad.slice(0, 5).map(x => `probe answer during outage: ${x.code} after ${x.ms} ms`),
+        ...Object.entries(a.examples).map(([k, v]) => `${k}: ${v.join('; ')}`)
+      ]
+    }
+  } finally {
+    load.close()
+    await cluster.close()
+  }
+}
