@@ -15,15 +15,18 @@ import { parseArgs } from 'node:util'
 import { killAll } from './lib/cluster.js'
 import { passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
 import { crash } from './scenarios/crash.js'
-import { redisRestart } from './scenarios/redis-restart.js'
+import { redisFault } from './scenarios/redis-faults.js'
 import { fuzz } from './scenarios/fuzz.js'
+import { clock } from './scenarios/clock.js'
 
 type Runner = (scale: Scale) => Promise<ScenarioResult | ScenarioResult[]>
 
 const SCENARIOS: Record<string, Runner> = {
   S1: crash,
-  S2: async (s) => [await redisRestart(s, false), await redisRestart(s, true)],
-  S5: fuzz
+  S2: async (s) => [await redisFault(s, 'kill'), await redisFault(s, 'kill-aof')],
+  S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut')],
+  S5: fuzz,
+  S8: clock
 }
 
 const QUICK = ['S1', 'S2', 'S5']

@@ -1,10 +1,14 @@
 /**
- * Scenario 2: Redis killed (SIGKILL) and started again under load, without persistence and
- * with AOF (`appendfsync always`). Rules: during the outage every send is answered
- * `unavailable` within 2 s (measured raw by a probe on one instance), nothing half-written,
- * sends succeed again after the restart without restarting the service; a catch-up from
- * before the outage answers `recovered: false` when history was lost (never a silent gap), and
- * with AOF nothing acked is missing and the catch-up is complete.
+ * Redis faults under load, one runner for scenarios 2 and 3:
+ * - S2a/S2b: Redis killed (SIGKILL) and started again, without persistence and with AOF
+ *   (`appendfsync always`);
+ * - S3a: Redis frozen (SIGSTOP, then SIGCONT); S3b: the link to Redis stalled (a TCP proxy holds
+ *   every byte); S3c: the link cut (every connection destroyed, new ones refused).
+ * Rules: during the fault every send is answered `unavailable` within 2 s (measured raw by a
+ * probe on one instance), readiness turns 503 within 1.5 s, nothing is half-written, sends
+ * succeed again afterwards without restarting the service; a catch-up from before the fault
+ * answers `recovered: false` when history was lost (never a silent gap); when Redis kept its
+ * data nothing acked is missing and the catch-up is complete.
  */
 import { io } from 'socket.io-client'
 import { sleep } from '../../helpers/net.js'
@@ -31,10 +35,25 @@ export async function catchUp (url: string, roomId: string, since: string): Prom
   }
 }
 
-export async function redisRestart (scale: Scale, aof: boolean): Promise<ScenarioResult> {
+export type RedisFault = 'kill' | 'kill-aof' | 'sigstop' | 'stall' | 'cut'
+
+const FAULTS: Record<RedisFault, { id: string, title: string, fault: string }> = {
+  kill: { id: 'S2a', title: 'Redis killed and restarted under load (no persistence)', fault: 'Redis SIGKILL, started again' },
+  'kill-aof': { id: 'S2b', title: 'Redis killed and restarted under load (AOF, appendfsync always)', fault: 'Redis SIGKILL, started again' },
+  sigstop: { id: 'S3a', title: 'Redis frozen (SIGSTOP) under load', fault: 'Redis SIGSTOP, then SIGCONT' },
+  stall: { id: 'S3b', title: 'Link to Redis stalled (TCP proxy holds every byte) under load', fault: 'proxy stalls both directions, then forwards what it held' },
+  cut: { id: 'S3c', title: 'Link to Redis cut (TCP proxy drops and refuses connections) under load', fault: 'proxy destroys every connection and refuses new ones, then accepts again' }
+}
+
+export async function redisFault (scale: Scale, kind: RedisFault): Promise<ScenarioResult> {
   const started = Date.now()
-  const cluster = await Cluster.start({ instances: 2, aof })
-  const load = new Load({ url: cluster.balancer.url, clients: scale.clients, rooms: scale.rooms, tag: `s2${aof ? 'b' : 'a'}-${scale.seed}` })
+  const aof = kind === 'kill-aof'
+  const historyLost = kind === 'kill'
+  const f = FAULTS[kind]
+  // the issue's freeze lasts 5 s whatever the scale
+  const outageS = kind === 'sigstop' ? 5 : scale.outageS
+  const cluster = await Cluster.start({ instances: 2, aof, redisProxy: kind === 'stall' || kind === 'cut' })
+  const load = new Load({ url: cluster.balancer.url, clients: scale.clients, rooms: scale.rooms, tag: `${f.id}-${scale.seed}` })
   const probeRoom = `${load.roomIds[0]}-probe`
   try {
     await load.start()
@@ -49,12 +68,19 @@ export async function redisRestart (scale: Scale, aof: boolean): Promise<Scenari
       if (s.id !== undefined && (before.get(s.room) === undefined || compareIds(s.id, before.get(s.room) as string) > 0)) before.set(s.room, s.id)
     }
     const killedAt = Date.now()
-    marks.push(markAt(load.ledger, 'Redis SIGKILL'))
-    await cluster.redis.kill()
-    await sleep(scale.outageS * 1000)
+    marks.push(markAt(load.ledger, 'fault'))
+    const proxy = cluster.redisProxy
+    if (kind === 'kill' || kind === 'kill-aof') await cluster.redis.kill()
+    else if (kind === 'sigstop') cluster.redis.signal('SIGSTOP')
+    else if (kind === 'stall') proxy?.stall(true)
+    else { proxy?.refuse(true); proxy?.cut() }
+    await sleep(outageS * 1000)
     const restartedAt = Date.now()
-    await cluster.redis.start()
-    marks.push(markAt(load.ledger, 'Redis started'))
+    if (kind === 'kill' || kind === 'kill-aof') await cluster.redis.start()
+    else if (kind === 'sigstop') cluster.redis.signal('SIGCONT')
+    else if (kind === 'stall') proxy?.stall(false)
+    else proxy?.refuse(false)
+    marks.push(markAt(load.ledger, 'healed'))
     await sleep(scale.afterS * 1000)
     await load.stopSending()
     const answers = probe.stop()
@@ -67,6 +93,8 @@ export async function redisRestart (scale: Scale, aof: boolean): Promise<Scenari
     const maxMs = Math.max(0, ...during.map(x => x.ms))
     const firstOk = answers.find(x => x.t >= restartedAt && x.code === 'ok')
     const not503 = readiness.filter(([t, , st]) => t > killedAt + 1500 && t < restartedAt && st === 200).length
+    const first503 = cluster.servers.map((_, i) => readiness.find(([t, j, st]) => j === i && t >= killedAt && st !== 200)?.[0])
+    const to503 = Math.max(...first503.map(t => t === undefined ? Infinity : t - killedAt))
     const hist = await cluster.histories([...load.roomIds, probeRoom])
     await load.settle(new Map([...hist].map(([r, m]) => [r, m.length])), 20_000)
     const a = load.ledger.analyse(hist)
@@ -79,22 +107,23 @@ export async function redisRestart (scale: Scale, aof: boolean): Promise<Scenari
       const lost = [...load.ledger.sent.values()].some(s => s.room === room && s.id !== undefined && compareIds(s.id, since) > 0 && !(hist.get(room) ?? []).some(m => m.id === s.id))
       if (r.recovered && lost) dishonest++
       // with everything kept, the catch-up (plus what hasMore pages on) starts right after `since`
-      if (aof && (!r.recovered || (r.missed.length > 0 && compareIds(r.missed[0].id, (hist.get(room) ?? []).find(m => compareIds(m.id, since) > 0)?.id ?? '0-0') !== 0))) incomplete++
+      if (!historyLost && (!r.recovered || (r.missed.length > 0 && compareIds(r.missed[0].id, (hist.get(room) ?? []).find(m => compareIds(m.id, since) > 0)?.id ?? '0-0') !== 0))) incomplete++
     }
     catchUps.push(check('catch-ups from before the fault answering recovered: true while messages were lost', `${dishonest} of ${before.size}`, '0 (never a silent gap)', dishonest === 0))
-    if (aof) catchUps.push(check('catch-ups from before the fault not recovered / not starting after since', `${incomplete} of ${before.size}`, '0', incomplete === 0))
+    if (!historyLost) catchUps.push(check('catch-ups from before the fault not recovered / not starting after since', `${incomplete} of ${before.size}`, '0', incomplete === 0))
     else catchUps.push(check('history lost by the restart (acked messages)', a.ackedMissingHistory, 'reported', true))
 
     return {
-      id: aof ? 'S2b' : 'S2a',
-      title: `Redis killed and restarted under load (${aof ? 'AOF, appendfsync always' : 'no persistence'})`,
+      id: f.id,
+      title: f.title,
       load: `${scale.clients} clients, ${scale.rooms} rooms, ${scale.rate} msg/s; a raw probe sends every 250 ms to instance 1; 2 instances`,
-      fault: `Redis SIGKILL at t=${scale.beforeS} s, started again ${scale.outageS} s later`,
+      fault: `${f.fault}: at t=${scale.beforeS} s, for ${outageS} s`,
       checks: [
-        ...ledgerChecks(a, { historyLost: !aof }),
+        ...ledgerChecks(a, { historyLost }),
         check('probe answers during the outage: unavailable within bound', `${during.length - bad.length} of ${during.length}, max ${maxMs} ms`, `all unavailable, ≤ ${ACK_BOUND_MS} ms (+${ACK_SLACK_MS} ms client slack)`, during.length > 0 && bad.length === 0),
         check('first ok after the restart (ms, no service restart)', firstOk === undefined ? 'none' : firstOk.t + firstOk.ms - restartedAt, 'some ok', firstOk !== undefined),
-        check('readiness 200 more than 1.5 s into the outage', not503, '0', not503 === 0),
+        check('readiness 503 after the fault began (ms, slowest instance)', Number.isFinite(to503) ? to503 : 'never', '≤ 1500 (probed every 100 ms)', to503 <= 1500),
+        check('readiness 200 more than 1.5 s into the fault', not503, '0', not503 === 0),
         ...catchUps
       ],
       seconds: (Date.now() - started) / 1000,
