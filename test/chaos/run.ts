@@ -18,6 +18,7 @@ import { crash } from './scenarios/crash.js'
 import { redisFault } from './scenarios/redis-faults.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { clock } from './scenarios/clock.js'
+import { slowReaders } from './scenarios/slow-readers.js'
 
 type Runner = (scale: Scale) => Promise<ScenarioResult | ScenarioResult[]>
 
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, Runner> = {
   S2: async (s) => [await redisFault(s, 'kill'), await redisFault(s, 'kill-aof')],
   S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut')],
   S5: fuzz,
+  S6: slowReaders,
   S8: clock
 }
 
