@@ -19,6 +19,8 @@ import { redisFault } from './scenarios/redis-faults.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { clock } from './scenarios/clock.js'
 import { slowReaders } from './scenarios/slow-readers.js'
+import { rolling } from './scenarios/rolling.js'
+import { soak } from './scenarios/soak.js'
 
 type Runner = (scale: Scale) => Promise<ScenarioResult | ScenarioResult[]>
 
@@ -26,8 +28,10 @@ const SCENARIOS: Record<string, Runner> = {
   S1: crash,
   S2: async (s) => [await redisFault(s, 'kill'), await redisFault(s, 'kill-aof')],
   S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut')],
+  S4: rolling,
   S5: fuzz,
   S6: slowReaders,
+  S7: soak,
   S8: clock
 }
 
