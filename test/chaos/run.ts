@@ -1,6 +1,7 @@
 /**
  * `npm run chaos [-- --quick | --medium] [--only S1,S2,S5] [--clients N] [--rate N] [--seed N]
  *  [--soak-s N] [--fuzz-runs N] [--strict] [--write-md]`
+ *  `npm run chaos -- --render test/chaos/results/<file>.json` (charts and RELIABILITY.md again, no run)
  *
  * The chaos suite (issue #17): each scenario starts its own Redis and server processes, runs
  * load clients recorded in a ledger, injects its fault, then compares history, the ledger and
@@ -9,10 +10,11 @@
  * test/chaos/results/<date>.json; `--write-md` also renders the SVG charts (docs/reliability/).
  * Exits 1 when a rule fails. Everything it starts is killed on the way out.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { killAll } from './lib/cluster.js'
+import { writeCharts, writeMarkdown } from './lib/charts.js'
 import { passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
 import { crash } from './scenarios/crash.js'
 import { redisFault } from './scenarios/redis-faults.js'
@@ -54,7 +56,8 @@ const { values } = parseArgs({
     'soak-s': { type: 'string' },
     'fuzz-runs': { type: 'string' },
     'write-md': { type: 'boolean' },
-    strict: { type: 'boolean' }
+    strict: { type: 'boolean' },
+    render: { type: 'string' }
   }
 })
 const mode: Scale['mode'] = values.quick === true ? 'quick' : values.medium === true ? 'medium' : 'full'
@@ -65,6 +68,26 @@ if (values.rate !== undefined) scale.rate = Number(values.rate)
 if (values['soak-s'] !== undefined) scale.soakS = Number(values['soak-s'])
 if (values['fuzz-runs'] !== undefined) scale.fuzzRuns = Number(values['fuzz-runs'])
 const only = values.only?.split(',').map(s => s.trim()) ?? (mode === 'quick' ? QUICK : Object.keys(SCENARIOS))
+
+interface Run { mode: Scale['mode'], scale: Scale, command: string, at: string, machine: { cores: number, model: string, loadAtStart: number, loadAtEnd: number }, results: ScenarioResult[] }
+
+/** Charts into docs/reliability/ and the generated section of RELIABILITY.md. */
+async function publish (run: Run): Promise<void> {
+  const root = new URL('../../', import.meta.url).pathname
+  const charts = await writeCharts(run.results, run.scale, `${root}docs/reliability`)
+  const m = run.machine
+  writeMarkdown(`${root}RELIABILITY.md`, [
+    `Run: \`npm run chaos -- ${run.command}\` (${run.mode} scale: ${run.scale.clients} clients, ${run.scale.rooms} rooms, ${run.scale.rate} msg/s, fuzz ${run.scale.fuzzRuns} cases per target, soak ${run.scale.soakS} s, seed ${run.scale.seed}),`,
+    `${(run.at ?? '').slice(0, 16).replace('T', ' ')} UTC, ${m.cores} cores (${m.model ?? ''}), load average (1 min) ${m.loadAtStart.toFixed(2)} at start, ${m.loadAtEnd.toFixed(2)} at the end.`,
+    `Result: ${run.results.filter(passed).length} of ${run.results.length} scenario runs passed every rule.`
+  ].join('\n'), run.results, charts)
+  console.log('wrote RELIABILITY.md and docs/reliability/*.svg')
+}
+
+if (values.render !== undefined) {
+  await publish(JSON.parse(readFileSync(values.render, 'utf8')) as Run)
+  process.exit(0)
+}
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130) })
 process.on('exit', killAll)
@@ -92,7 +115,8 @@ killAll()
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
 const file = new URL(`./results/${stamp}-${mode}.json`, import.meta.url)
-writeFileSync(file, JSON.stringify({ mode, scale, machine: { cores: cpus().length, loadAtStart: load1, loadAtEnd: loadavg()[0] }, command: process.argv.slice(2).join(' '), results }, null, 2))
+writeFileSync(file, JSON.stringify({ mode, scale, command: process.argv.slice(2).join(' '), at: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model ?? '', loadAtStart: load1, loadAtEnd: loadavg()[0] }, results } satisfies Run, null, 2))
 console.log(`\nresults: ${file.pathname}`)
+if (values['write-md'] === true) await publish({ mode, scale, command: process.argv.slice(2).join(' '), at: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model ?? '', loadAtStart: load1, loadAtEnd: loadavg()[0] }, results })
 console.log(`chaos: ${results.length - results.filter(r => !passed(r)).length} passed, ${failed} failed`)
 process.exit(failed > 0 ? 1 : 0)
