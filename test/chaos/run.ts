@@ -13,6 +13,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { killAll } from './lib/cluster.js'
 import { writeCharts, writeMarkdown } from './lib/charts.js'
 import { passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
@@ -99,9 +100,14 @@ let failed = 0
 for (const id of only) {
   const run = SCENARIOS[id]
   if (run === undefined) { console.log(`unknown scenario ${id}`); failed++; continue }
+  // the load clients' own event loop: when it lags, client-side latencies grow with it
+  const eld = monitorEventLoopDelay({ resolution: 20 })
+  eld.enable()
   try {
     const out = await run(scale)
+    eld.disable()
     for (const r of Array.isArray(out) ? out : [out]) {
+      r.notes = [...(r.notes ?? []), `runner (load clients) event-loop delay during ${id}: p99 ${(eld.percentile(99) / 1e6).toFixed(0)} ms, max ${(eld.max / 1e6).toFixed(0)} ms`]
       results.push(r)
       console.log(renderText(r))
       if (!passed(r)) failed++

@@ -2,40 +2,38 @@
  * A send probe: one plain socket.io-client straight to one instance (no balancer, no retries),
  * sending a message every `everyMs` and recording each answer's code and latency — the raw
  * view of SPEC §8's "answers `unavailable` within 2 s" that the project's client (which retries)
- * hides. Acked probe messages go into the ledger like the load's.
+ * hides. It runs in its own process (probe-child.ts), so the load clients' work in the runner
+ * does not add to what it measures. Acked probe messages go into the ledger like the load's.
  */
-import { randomUUID } from 'node:crypto'
-import { io } from 'socket.io-client'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { token } from '../../helpers/tokens.js'
 import type { Ledger } from './ledger.js'
 
 export interface ProbeAnswer { t: number, ms: number, code: string }
 
+const CHILD = fileURLToPath(new URL('./probe-child.ts', import.meta.url))
+
 export async function startProbe (url: string, roomId: string, ledger: Ledger, everyMs = 250): Promise<{ stop: () => ProbeAnswer[] }> {
-  const s = io(url, { transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, auth: { token: token({ sub: `probe-${roomId}` }, { ttlS: 6 * 3600 }) } })
+  const jwt = token({ sub: `probe-${roomId}` }, { ttlS: 6 * 3600 })
+  const child = spawn(process.execPath, ['--import=tsx', CHILD, url, roomId, String(everyMs), jwt], { stdio: ['pipe', 'pipe', 'inherit'] })
   const answers: ProbeAnswer[] = []
-  let joined = false
-  const join = (): void => {
-    s.timeout(4000).emit('room:join', { roomId }, (err: Error | null, r: { ok: boolean }) => { joined = err === null && r.ok })
-  }
-  s.on('connect', join)
-  s.on('disconnect', () => { joined = false })
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('probe could not join')), 10_000)
-    const check = setInterval(() => { if (joined) { clearTimeout(t); clearInterval(check); resolve() } }, 20)
+  let joined: () => void = () => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    joined = resolve
+    setTimeout(() => reject(new Error('probe could not join')), 30_000).unref()
   })
-  const timer = setInterval(() => {
-    if (!s.connected) { answers.push({ t: Date.now(), ms: 0, code: 'disconnected' }); return }
-    if (!joined) join()
-    const cmid = randomUUID()
-    const t0 = Date.now()
-    ledger.start(-1, roomId, cmid)
-    s.timeout(10_000).emit('message:send', { roomId, text: 'probe', clientMsgId: cmid }, (err: Error | null, r: { ok: boolean, message?: { id: string }, error?: { code: string } }) => {
-      const code = err !== null ? 'timeout' : r.ok ? 'ok' : (r.error?.code ?? 'bad_answer')
-      answers.push({ t: t0, ms: Date.now() - t0, code })
-      if (code === 'ok' && r.message !== undefined) ledger.ok(cmid, r.message.id)
-      else ledger.fail(cmid, code)
-    })
-  }, everyMs)
-  return { stop: () => { clearInterval(timer); s.close(); return answers } }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let a: { joined?: boolean, t: number, ms: number, code: string, cmid?: string, id?: string }
+    try { a = JSON.parse(line) } catch { return }
+    if (a.joined === true) { joined(); return }
+    answers.push({ t: a.t, ms: a.ms, code: a.code })
+    if (a.cmid === undefined) return
+    ledger.start(-1, roomId, a.cmid)
+    if (a.code === 'ok' && a.id !== undefined) ledger.ok(a.cmid, a.id)
+    else ledger.fail(a.cmid, a.code)
+  })
+  await ready
+  return { stop: () => { child.kill('SIGKILL'); return answers } }
 }
