@@ -18,7 +18,7 @@ import { killAll } from './lib/cluster.js'
 import { writeCharts, writeMarkdown } from './lib/charts.js'
 import { passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
 import { crash } from './scenarios/crash.js'
-import { redisFault } from './scenarios/redis-faults.js'
+import { readinessIdle, redisFault } from './scenarios/redis-faults.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { clock } from './scenarios/clock.js'
 import { slowReaders } from './scenarios/slow-readers.js'
@@ -30,7 +30,7 @@ type Runner = (scale: Scale) => Promise<ScenarioResult | ScenarioResult[]>
 const SCENARIOS: Record<string, Runner> = {
   S1: crash,
   S2: async (s) => [await redisFault(s, 'kill'), await redisFault(s, 'kill-aof')],
-  S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut')],
+  S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut'), await readinessIdle(s)],
   S4: rolling,
   S5: fuzz,
   S6: slowReaders,

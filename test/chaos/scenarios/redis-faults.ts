@@ -139,3 +139,41 @@ export async function redisFault (scale: Scale, kind: RedisFault): Promise<Scena
     await cluster.close()
   }
 }
+
+/**
+ * S3d: readiness of an idle instance when Redis freezes — the worst case, since no command times
+ * out first to mark Redis away: only readiness' own PING can tell. Several freezes at random
+ * phases of the readiness cache; each must turn /health/ready 503 within 1.5 s.
+ */
+export async function readinessIdle (scale: Scale): Promise<ScenarioResult> {
+  const started = Date.now()
+  const cluster = await Cluster.start({ instances: 1 })
+  const trials = scale.mode === 'quick' ? 3 : 6
+  const took: number[] = []
+  try {
+    for (let k = 0; k < trials; k++) {
+      await sleep(1500 + Math.random() * 1000)
+      const w = watchReadiness([cluster.servers[0].url], 50)
+      await sleep(300)
+      const t0 = Date.now()
+      cluster.redis.signal('SIGSTOP')
+      await sleep(3000)
+      const seen = w.stop()
+      cluster.redis.signal('SIGCONT')
+      const first = seen.find(([t, , st]) => t >= t0 && st !== 200)
+      took.push(first === undefined ? Infinity : first[0] - t0)
+    }
+  } finally {
+    cluster.redis.signal('SIGCONT')
+    await cluster.close()
+  }
+  return {
+    id: 'S3d',
+    title: 'Readiness of an idle instance when Redis freezes',
+    load: 'none: one instance, /health/ready polled every 50 ms',
+    fault: `Redis SIGSTOP for 3 s, ${trials} times at random moments`,
+    checks: [check('SIGSTOP → first 503 (ms), each freeze', took.map(x => Number.isFinite(x) ? String(x) : 'never').join(', '), 'each ≤ 1500', took.every(x => x <= 1500))],
+    seconds: (Date.now() - started) / 1000,
+    notes: ['see RELIABILITY.md F2: an ok cached for 1 s, then a PING that may wait 1 s']
+  }
+}
