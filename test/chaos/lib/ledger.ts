@@ -39,9 +39,9 @@ export interface Analysis {
   /** acked with one id, in history with another (or twice): idempotency broken */
   ackedIdMismatch: number
   historyDuplicates: number
-  /** in history, never acked, the sender's last answer `unavailable`: a half-written send */
+  /** a probe's send (one attempt) answered `unavailable`, yet in history: a half-written send */
   halfWritten: number
-  /** in history, never acked, for another reason (a timeout: the outcome was unknown to the sender) */
+  /** a load client's send in history, never acked (some attempt's outcome was unknown to it) */
   unackedInHistory: number
   historyOutOfOrder: number
   clients: number
@@ -52,6 +52,8 @@ export interface Analysis {
   silentGaps: number
   clientDuplicates: number
   clientOutOfOrder: number
+  /** live `message:new` on a socket with an id not above the previous one of its room (the client drops those it already has) */
+  rawOutOfOrder: number
   /** deliveries of a message nobody sent (unknown clientMsgId) */
   foreignDeliveries: number
   recoveredFalse: number
@@ -63,7 +65,7 @@ export interface Analysis {
 export class Ledger {
   readonly sent = new Map<string, Sent>()
   /** per client: its rooms, what it was delivered (in order), and whether it gave up */
-  readonly received: Array<{ rooms: Set<string>, msgs: Msg[], stopped: boolean, connected: () => boolean }> = []
+  readonly received: Array<{ rooms: Set<string>, msgs: Msg[], stopped: boolean, connected: () => boolean, rawLast: Map<string, string>, rawOutOfOrder: number }> = []
   readonly gaps: Gap[] = []
   /** per-second timeline: sends started, acked, retried (by code), delivered */
   readonly timeline = new Map<number, { sent: number, acked: number, errors: number, delivered: number }>()
@@ -77,7 +79,7 @@ export class Ledger {
   }
 
   addClient (rooms: string[], connected: () => boolean): number {
-    this.received.push({ rooms: new Set(rooms), msgs: [], stopped: false, connected })
+    this.received.push({ rooms: new Set(rooms), msgs: [], stopped: false, connected, rawLast: new Map(), rawOutOfOrder: 0 })
     return this.received.length - 1
   }
 
@@ -106,6 +108,14 @@ export class Ledger {
   deliver (client: number, m: Msg): void {
     this.received[client].msgs.push(m)
     this.#tick('delivered')
+  }
+
+  /** A `message:new` as the socket got it (before the client's merge): counts live reordering. */
+  raw (client: number, m: { id: string, roomId: string }): void {
+    const c = this.received[client]
+    const prev = c.rawLast.get(m.roomId)
+    if (prev !== undefined && compareIds(prev, m.id) >= 0) c.rawOutOfOrder++
+    c.rawLast.set(m.roomId, m.id)
   }
 
   gap (client: number, room: string, since: string): void {
@@ -141,6 +151,7 @@ export class Ledger {
       silentGaps: 0,
       clientDuplicates: 0,
       clientOutOfOrder: 0,
+      rawOutOfOrder: this.received.reduce((n, c) => n + c.rawOutOfOrder, 0),
       foreignDeliveries: 0,
       recoveredFalse: this.gaps.length,
       recoveredFalseHonest: 0,
@@ -179,7 +190,9 @@ export class Ledger {
         // probes (client -1) send once without retrying: their refusals are expected, not given up
         if (s.client >= 0) a.gaveUp[code] = (a.gaveUp[code] ?? 0) + 1
         if (h !== undefined) {
-          if (code === 'unavailable') { a.halfWritten++; note('halfWritten', `${s.room} ${h.id} ${s.cmid}`) } else a.unackedInHistory++
+          // only a single attempt's answer is known to belong to what was written: a load client's
+          // earlier attempt may have timed out after writing, before a later one was refused
+          if (code === 'unavailable' && s.client < 0) { a.halfWritten++; note('halfWritten', `${s.room} ${h.id} ${s.cmid}`) } else a.unackedInHistory++
         }
       }
     }

@@ -58,6 +58,7 @@ export class Load {
         this.clients[i] = c
         const idx = this.ledger.addClient([room], () => c.connected && (c.rooms.states.get(room)?.ready ?? false))
         c.on('message', (m) => this.ledger.deliver(idx, m))
+        c.socket.on('message:new', (m) => this.ledger.raw(idx, m))
         c.on('gap', (g) => this.ledger.gap(idx, g.roomId, g.since))
         c.on('stopped', () => this.ledger.stopped(idx))
         c.on('retry', (e) => { if (e.kind === 'send') this.ledger.retry() })

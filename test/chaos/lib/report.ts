@@ -56,13 +56,15 @@ export function ledgerChecks (a: Analysis, opts: { historyLost?: boolean } = {})
       : check('acked, missing in history', a.ackedMissingHistory, '0', a.ackedMissingHistory === 0),
     check('acked id ≠ history id', a.ackedIdMismatch, '0', a.ackedIdMismatch === 0),
     check('duplicates in history (clientMsgId)', a.historyDuplicates, '0', a.historyDuplicates === 0),
-    check('half-written (answered unavailable, yet in history)', a.halfWritten, '0', a.halfWritten === 0),
+    check('half-written (a probe send answered unavailable, yet in history)', a.halfWritten, '0', a.halfWritten === 0),
+    check('unacked load sends found in history (an attempt timed out)', a.unackedInHistory, 'counted', true),
     check('history out of order', a.historyOutOfOrder, '0', a.historyOutOfOrder === 0),
     check('clients that gave up / not caught up', `${a.clientsGaveUp} of ${a.clients}`, '0', a.clientsGaveUp === 0),
     check('history messages missing at clients after catch-up', a.missingAtClients, '0', a.missingAtClients === 0),
     check('silent gaps (acked, lost, client not told)', a.silentGaps, '0', a.silentGaps === 0),
     check('duplicate deliveries (clientMsgId)', a.clientDuplicates, '0', a.clientDuplicates === 0),
     check('out-of-order deliveries', a.clientOutOfOrder, '0', a.clientOutOfOrder === 0),
+    check('live message:new out of id order on a socket (raw)', a.rawOutOfOrder, 'counted (the client merges by id)', true),
     check('deliveries of messages nobody sent', a.foreignDeliveries, '0', a.foreignDeliveries === 0),
     check('recovered: false answers (honest)', `${a.recoveredFalse} (${a.recoveredFalseHonest})`, 'each honest or conservative; counted', true)
   ]
