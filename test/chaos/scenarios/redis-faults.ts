@@ -119,7 +119,7 @@ export async function redisFault (scale: Scale, kind: RedisFault): Promise<Scena
       load: `${scale.clients} clients, ${scale.rooms} rooms, ${scale.rate} msg/s; a raw probe sends every 250 ms to instance 1; 2 instances`,
       fault: `${f.fault}: at t=${scale.beforeS} s, for ${outageS} s`,
       checks: [
-        ...ledgerChecks(a, { historyLost }),
+        ...ledgerChecks(a, { historyLost, inFlightLost: kind !== 'sigstop' }),
         check('probe answers during the outage: unavailable within bound', `${during.length - bad.length} of ${during.length}, max ${maxMs} ms`, `all unavailable, ≤ ${ACK_BOUND_MS} ms (+${ACK_SLACK_MS} ms client slack)`, during.length > 0 && bad.length === 0),
         check('first ok after the restart (ms, no service restart)', firstOk === undefined ? 'none' : firstOk.t + firstOk.ms - restartedAt, 'some ok', firstOk !== undefined),
         check('readiness 503 after the fault began (ms, slowest instance)', Number.isFinite(to503) ? to503 : 'never', '≤ 1500 (probed every 100 ms)', to503 <= 1500),
