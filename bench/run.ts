@@ -134,7 +134,7 @@ const log = (line: string): void => { process.stdout.write(line + '\n') }
 async function publish (results: Results, rel: string, writeMd: boolean): Promise<void> {
   log('')
   for (const s of results.scenarios) log(toText(s.table))
-  log(toText(goalsTable(evaluateGoals(results.scenarios))))
+  log(toText(goalsTable(evaluateGoals(results.scenarios), results.config.mode)))
   // charts next to the results file: bench/results/<stamp>/*.svg
   const dir = rel.replace(/\.json$/, '')
   let charts: string[] = []

@@ -26,7 +26,7 @@ export function renderResults (r: Results, file: string, charts: string[] = []):
     `Machine: ${describeMachine(r.machine)}. Load: ${r.config.workers} socket.io-client worker processes on the same machine, websocket transport, ${r.config.textBytes}-character messages.`,
     ''
   ]
-  parts.push(toMarkdown(goalsTable(evaluateGoals(r.scenarios))))
+  parts.push(toMarkdown(goalsTable(evaluateGoals(r.scenarios), r.config.mode)))
   if (charts.length > 0) {
     parts.push('### Charts', '')
     for (const c of charts) parts.push(`![${c.replace(/^.*\//, '').replace(/\.svg$/, '')}](${c})`, '')

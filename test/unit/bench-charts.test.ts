@@ -4,15 +4,15 @@
  */
 import t from 'tap'
 import { benchCharts, latencySpec, svg, usPerDeliverySpec } from '../../bench/lib/charts.js'
-import { BASE, BASE_REDIS, SB, type ScenarioResult } from '../../bench/lib/scenarios.js'
+import { BASE, BASE_REDIS, SB, type RepRecord, type ScenarioResult, type StepRecord } from '../../bench/lib/scenarios.js'
 
 function fanout (): ScenarioResult {
   const steps = ['25 msg/s', '50 msg/s', 'best']
-  const reps = [SB, BASE_REDIS, BASE].map((v, i) => ({
+  const reps: RepRecord[] = [SB, BASE_REDIS, BASE].map((v, i) => ({
     variant: v.id,
     rep: 1,
     error: null,
-    steps: [
+    steps: <StepRecord[]>[
       { step: '25 msg/s', metrics: { offered: 25, p50Ms: 10 + i, p99Ms: 30 + i, usPerDelivery: 15 + i }, notes: [] },
       { step: '50 msg/s', metrics: { offered: 50, p50Ms: 20 + i, p99Ms: 60 + i, usPerDelivery: 14 + i }, notes: [] },
       { step: 'best', metrics: { maxOkRate: 50 }, notes: [] }

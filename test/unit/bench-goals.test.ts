@@ -129,3 +129,11 @@ t.test('progress: the estimate adds up scenarios × variants × repetitions', as
   t.equal(fmtDuration(65), '1m05s')
   t.equal(fmtDuration(9.6), '10s')
 })
+
+t.test('goals: results from before issue 11 (Switchboard in-process) are not judged', async (t) => {
+  const old = smallResult([100], [100])
+  old.variants = [{ ...SB, redis: false, production: false }, BASE_REDIS]
+  const g = evaluateGoals([old]).find((x) => x.what.startsWith('small rooms: server'))
+  t.equal(g?.met, null)
+  t.match(g?.figure, /in-process/)
+})
