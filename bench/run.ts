@@ -27,9 +27,10 @@ import { writeCharts } from './lib/charts.js'
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
        [--targets ${TARGET_NAMES.join(',')}] [--reps N] [--workers N] [--write-md]
-       npm run bench -- --render bench/results/<file>.json [--write-md]   (tables again, no measuring)`
+       npm run bench -- --render bench/results/<file>.json [--write-md]   (tables again, no measuring)
+       npm run bench -- --plan [--quick] [...]   (the plan and its expected duration, no measuring)`
 
-/** Full run: the sizes the issues ask for; about 60 minutes on 2 cores (see bench/README.md). */
+/** Full run: the sizes the issues ask for; about 40–60 minutes on 2 cores (`--plan` prints the estimate). */
 function fullConfig (): Config {
   return {
     mode: 'full',
@@ -89,7 +90,7 @@ function positiveInt (raw: string | undefined, what: string): number | undefined
   return n
 }
 
-function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undefined } {
+function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undefined, planOnly: boolean } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
@@ -99,6 +100,7 @@ function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undef
       workers: { type: 'string' },
       'write-md': { type: 'boolean', default: false },
       render: { type: 'string' },
+      plan: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
     strict: true
@@ -114,7 +116,7 @@ function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undef
   cfg.workers = positiveInt(values.workers, 'workers') ?? cfg.workers
   // only a complete full run replaces the figures in BENCHMARKS.md, unless asked to
   const complete = cfg.mode === 'full' && values.only === undefined && values.targets === undefined
-  return { cfg, writeMd: values['write-md'] === true || complete, render: values.render }
+  return { cfg, writeMd: values['write-md'] === true || complete, render: values.render, planOnly: values.plan === true }
 }
 
 /** Keeps every idle level within the file descriptors a server may open. */
@@ -164,7 +166,7 @@ async function renderSaved (file: string, writeMd: boolean): Promise<void> {
 
 async function main (): Promise<void> {
   installCleanupHandlers()
-  const { cfg, writeMd, render } = buildConfig()
+  const { cfg, writeMd, render, planOnly } = buildConfig()
   if (render !== undefined) {
     await renderSaved(render, writeMd)
     return
@@ -182,6 +184,7 @@ async function main (): Promise<void> {
   const expectedS = estimateRunS(cfg, plan)
   const runs = plan.reduce((s, p) => s + p.variants * cfg.reps, 0)
   log(`plan: ${plan.map((p) => `${p.name} ×${p.variants}`).join(', ')}; ${cfg.reps} repetition${cfg.reps > 1 ? 's' : ''}, ${runs} runs, expected ~${fmtDuration(expectedS)}`)
+  if (planOnly) return
   const started = new Date()
   const ctx: Ctx = {
     cfg,
