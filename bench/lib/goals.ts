@@ -68,7 +68,7 @@ interface RatioGoal {
 
 function ratioGoal (scenarios: ScenarioResult[], g: RatioGoal): GoalResult {
   const base = { issue: g.issue, what: g.what, threshold: g.threshold }
-  if (g.step === null) return { ...base, figure: `not measured (no ${g.scenario} scenario in this run)`, met: null, ratio: null }
+  if (g.step === null) return { ...base, figure: `not measured (no ${g.scenario} scenario, or not its step, in this run)`, met: null, ratio: null }
   // results files from before issue 11 call the in-process Switchboard 'switchboard'
   const sb = scenarios.find((x) => x.name === g.scenario)?.variants.find((v) => v.id === 'switchboard')
   if ((g.num === 'switchboard' || g.den === 'switchboard') && sb !== undefined && sb.redis !== true) {
