@@ -116,7 +116,9 @@ function buildConfig (): { cfg: Config, writeMd: boolean, render: string | undef
   cfg.workers = positiveInt(values.workers, 'workers') ?? cfg.workers
   // only a complete full run replaces the figures in BENCHMARKS.md, unless asked to
   const complete = cfg.mode === 'full' && values.only === undefined && values.targets === undefined
-  return { cfg, writeMd: values['write-md'] === true || complete, render: values.render, planOnly: values.plan === true }
+  // re-rendering a saved file writes BENCHMARKS.md only when asked
+  const writeMd = values['write-md'] === true || (complete && values.render === undefined)
+  return { cfg, writeMd, render: values.render, planOnly: values.plan === true }
 }
 
 /** Keeps every idle level within the file descriptors a server may open. */
