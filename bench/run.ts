@@ -47,7 +47,7 @@ function fullConfig (): Config {
     disturbedRetries: 2,
     idle: { levels: [1000, 5000, 10_000], roomSize: 10, settleMs: 2500 },
     // 25 msg/s is issue 11's fanout goal step
-    fanout: { subscribers: 1000, publishers: 10, rates: [5, 10, 20, 25, 30, 50, 75, 100, 150, 200], stepMs: 5000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: true },
+    fanout: { subscribers: 1000, publishers: 10, rates: [5, 10, 20, 25, 30, 50, 75, 100, 150, 200], stepMs: 5000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: true, runAtLeastTo: 25 },
     small: { rooms: 1000, perClientRates: [1, 5], stepMs: 6000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: false },
     cluster: { instances: 2, subscribers: 1000, publishers: 10, rates: [10, 20, 30], stepMs: 5000, drainMs: 3000, pauseMs: 1000, warmupMs: 3000, stopOnFail: false, singleRedis: true },
     storm: { clients: 5000, roomSize: 10, timeoutMs: 60_000, settleMs: 2500 },
@@ -66,7 +66,7 @@ function quickConfig (): Config {
     quietWaitMs: 3000,
     disturbedRetries: 0,
     idle: { levels: [500, 2000], roomSize: 10, settleMs: 1500 },
-    fanout: { subscribers: 200, publishers: 10, rates: [25, 50, 100, 200], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: true },
+    fanout: { subscribers: 200, publishers: 10, rates: [25, 50, 100, 200], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: true, runAtLeastTo: 25 },
     small: { rooms: 200, perClientRates: [1, 5], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: false },
     cluster: { instances: 2, subscribers: 200, publishers: 10, rates: [25, 100], stepMs: 2000, drainMs: 1500, pauseMs: 300, warmupMs: 1500, stopOnFail: false, singleRedis: false },
     storm: { clients: 500, roomSize: 10, timeoutMs: 20_000, settleMs: 1500 },

@@ -43,3 +43,26 @@ t.test('charts render to SVG in Node', async (t) => {
     t.match(out, new RegExp(BASE_REDIS.label.replace(/\+/g, '\\+')), `${c.name} names the servers in its legend`)
   }
 })
+
+t.test('the generated section: goals first, then the charts, then the tables', async (t) => {
+  const { renderResults, mergeInto, BEGIN, END } = await import('../../bench/lib/markdown.js')
+  const results = {
+    startedAt: '2026-11-30T00:00:00.000Z',
+    finishedAt: '2026-11-30T00:10:00.000Z',
+    durationS: 600,
+    machine: { nproc: 2, cpuModel: 'x', memTotalBytes: 2 ** 30, node: 'v20', kernel: 'Linux', nofile: 20000, portRange: '1–2' },
+    config: { mode: 'quick', reps: 1, workers: 2, textBytes: 100 },
+    scenarios: [{ ...fanout(), table: { title: 'Fanout', columns: ['step', 'figure', 'a'], rows: [['25 msg/s', 'x', '1']], notes: [] } }]
+  } as unknown as Parameters<typeof renderResults>[0]
+  const md = renderResults(results, 'bench/results/x.json', ['bench/results/x/latency-fanout.svg'])
+  const goals = md.indexOf('### Goals')
+  const chart = md.indexOf('![latency-fanout](bench/results/x/latency-fanout.svg)')
+  const table = md.indexOf('### Fanout')
+  t.ok(goals > 0 && chart > goals && table > chart, 'in that order')
+  t.match(md, /smoke\) run/, 'a quick run says its figures do not judge the goals')
+  t.match(md, /fanout: p99 at 25 msg\/s \| ≤ 1\.2× bare \| 25 msg\/s: 30\.0 ms vs 32\.0 ms = 0\.94× \| met/)
+  const merged = mergeInto(`# B\n\nhand-written\n\n${BEGIN}\nold\n${END}\n\ntail\n`, md)
+  t.match(merged, /hand-written/)
+  t.match(merged, /tail/)
+  t.notMatch(merged, /\nold\n/)
+})
