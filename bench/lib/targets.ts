@@ -222,7 +222,11 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
   }
   try {
     if (opts.redis || opts.db === true) redis = await startRedis()
-    if (redis !== null) redisClient = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 })
+    if (redis !== null) {
+      redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 })
+      // a failed INFO reads as NaN (no figure); the event itself must not go unhandled
+      redisClient.on('error', () => {})
+    }
     // a private cluster on a free loopback port (as an unprivileged user when root), never 5432
     if (opts.db === true) postgres = await startPostgres({ own: true, env: {} })
     const urls: string[] = []
@@ -250,7 +254,14 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
       urls,
       serverPids: servers.map((s) => s.pid),
       redisPid: redis?.child.pid ?? null,
-      redisCpuMs: async () => redisClient === null ? Number.NaN : parseRedisCpuMs(await redisClient.info('cpu')),
+      redisCpuMs: async () => {
+        if (redisClient === null) return Number.NaN
+        try {
+          return parseRedisCpuMs(await redisClient.info('cpu'))
+        } catch {
+          return Number.NaN
+        }
+      },
       pgPids: async () => postgres === null ? [] : await postgresPids(postgres.url),
       metricsText: async (i) => {
         const res = await fetch(`${urls[i]}/metrics`, { signal: AbortSignal.timeout(5000) })
