@@ -4,8 +4,13 @@
  * history, no presence, no rate limits). Ratios in BENCHMARKS.md are Switchboard / this.
  *
  * PORT (and HOST, default 127.0.0.1) from the environment; GET /health/ready answers 200.
+ * With REDIS_URL it runs on `@socket.io/redis-adapter` (ioredis pub + sub clients on that Redis):
+ * the multi-instance setup the common Socket.IO scaling guides ship, still with nothing else
+ * (a broadcast is encoded, published and echoed through Redis; no history, no durability).
  */
 import { createServer } from 'node:http'
+import { createAdapter } from '@socket.io/redis-adapter'
+import { Redis } from 'ioredis'
 import { Server } from 'socket.io'
 
 interface JoinPayload { roomId?: unknown }
@@ -31,12 +36,23 @@ const io = new Server(httpServer, {
   maxHttpBufferSize: 65536
 })
 
+const redisUrl = process.env.REDIS_URL
+const redisClients: Redis[] = []
+if (redisUrl !== undefined && redisUrl !== '') {
+  const pub = new Redis(redisUrl)
+  const sub = pub.duplicate()
+  redisClients.push(pub, sub)
+  io.adapter(createAdapter(pub, sub))
+}
+
 let seq = 0
 
 io.on('connection', (socket) => {
   socket.on('room:join', (payload: JoinPayload, ack?: AckFn) => {
     const roomId = String(payload?.roomId)
-    socket.join(roomId) // synchronous with the in-memory adapter
+    // synchronous with the in-memory adapter; the redis adapter subscribes nothing per room
+    // (it publishes on one channel per namespace), so the join is local here too
+    socket.join(roomId)
     if (typeof ack === 'function') ack({ ok: true, roomId })
   })
 
@@ -60,7 +76,7 @@ httpServer.listen(port, host, () => {
 
 /** Closes sockets and the listener so SIGTERM exits promptly. */
 function shutdown (): void {
-  io.close().catch(() => {})
+  io.close().catch(() => {}).finally(() => { for (const c of redisClients) c.disconnect() })
   setTimeout(() => process.exit(0), 500).unref()
 }
 process.on('SIGTERM', shutdown)

@@ -103,6 +103,7 @@ async function connect (cmd: ConnectCmd): Promise<void> {
   const sign = createSigner({ key: cmd.secret, algorithm: 'HS256' })
   const exp = Math.floor(Date.now() / 1000) + 6 * 3600
   const errors: string[] = []
+  const errorCounts: Record<string, number> = {}
   let ok = 0
   let failed = 0
   let next = 0
@@ -121,13 +122,16 @@ async function connect (cmd: ConnectCmd): Promise<void> {
         ok++
       } else {
         failed++
+        errorCounts[err] = (errorCounts[err] ?? 0) + 1
         if (errors.length < 5) errors.push(`${spec.sub}: ${err}`)
       }
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, cmd.concurrency) }, lane))
-  failed += cmd.clients.length - ok - failed
-  send({ type: 'connected', reqId: cmd.reqId, ok, failed, errors, ms: performance.now() - t0 })
+  const notTried = cmd.clients.length - ok - failed
+  if (notTried > 0) errorCounts['not tried before the deadline'] = notTried
+  failed += notTried
+  send({ type: 'connected', reqId: cmd.reqId, ok, failed, errors, errorCounts, ms: performance.now() - t0 })
 }
 
 /** Pads the text to the requested length so message size is the same for every target. */

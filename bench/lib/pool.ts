@@ -85,6 +85,8 @@ export interface ConnectSummary {
   ok: number
   failed: number
   errors: string[]
+  /** failures by reason, summed over workers */
+  errorCounts: Record<string, number>
   ms: number
 }
 
@@ -123,6 +125,11 @@ export class WorkerPool {
     this.counts = this.workers.map(() => 0)
   }
 
+  /** number of worker processes */
+  get size (): number {
+    return this.workers.length
+  }
+
   get pids (): number[] {
     return this.workers.map((w) => w.child.pid)
   }
@@ -141,7 +148,7 @@ export class WorkerPool {
     })
     const budget = timeoutMs * 4 + Math.ceil(specs.length / n) * 20 + 10_000
     const answers = await Promise.all(this.workers.map(async (w, i) => {
-      if (perWorker[i].length === 0) return { type: 'connected', reqId: 0, ok: 0, failed: 0, errors: [], ms: 0 } satisfies ConnectedMsg
+      if (perWorker[i].length === 0) return { type: 'connected', reqId: 0, ok: 0, failed: 0, errors: [], errorCounts: {}, ms: 0 } satisfies ConnectedMsg
       return await w.request<ConnectedMsg>({ type: 'connect', urls, secret, clients: perWorker[i], concurrency, timeoutMs }, budget)
     }))
     // a worker keeps a (null) slot for a client that failed, so the refs stay valid
@@ -150,6 +157,10 @@ export class WorkerPool {
       ok: answers.reduce((s, a) => s + a.ok, 0),
       failed: answers.reduce((s, a) => s + a.failed, 0),
       errors: answers.flatMap((a) => a.errors).slice(0, 5),
+      errorCounts: answers.reduce<Record<string, number>>((acc, a) => {
+        for (const [k, v] of Object.entries(a.errorCounts ?? {})) acc[k] = (acc[k] ?? 0) + v
+        return acc
+      }, {}),
       ms: Math.max(...answers.map((a) => a.ms))
     }
     return { refs, summary }

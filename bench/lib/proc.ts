@@ -134,6 +134,14 @@ export function cpuMs (pid: number): number {
   }
 }
 
+/**
+ * Sum of cpuMs over processes that come and go (PostgreSQL's backends): one gone counts 0, so a
+ * difference of two sums misses the CPU of a process that exited in between.
+ */
+export function cpuMsLive (pids: number[]): number {
+  return pids.reduce((s, p) => { const c = cpuMs(p); return Number.isFinite(c) ? s + c : s }, 0)
+}
+
 /** Sum of cpuMs over several processes. */
 export function cpuMsSum (pids: number[]): number {
   return pids.reduce((s, p) => s + cpuMs(p), 0)

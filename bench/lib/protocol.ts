@@ -56,6 +56,8 @@ export interface ConnectedMsg {
   ok: number
   failed: number
   errors: string[]
+  /** failures by reason (the connect_error message, or the join's error code) */
+  errorCounts: Record<string, number>
   ms: number
 }
 

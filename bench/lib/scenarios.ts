@@ -1,15 +1,19 @@
 /**
- * The benchmark scenarios (idle, fanout, small rooms, cluster) and the loop that runs each
- * against every variant (Switchboard, baseline…) for several repetitions. Every step is
- * bounded in time; a failing variant is recorded as an error and the bench goes on.
+ * The benchmark scenarios (idle, fanout, small rooms, connect storm, cluster, archive) and the
+ * loop that runs each against every variant (Switchboard on Redis in production mode, the bare
+ * Socket.IO server with and without `@socket.io/redis-adapter`, and the extra Switchboard rows:
+ * with the PostgreSQL archive, with metric recording off, in-process) for several repetitions.
+ * Every step is bounded in time; a failing variant is recorded as an error and the bench goes on.
  */
+import { spawn } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cpuMsSum, machineBusyMs } from './proc.js'
+import { cpuMsLive, cpuMsSum, machineBusyMs } from './proc.js'
 import { WorkerPool, type ClientRef, type GlobalPublisher } from './pool.js'
 import type { ClientSpec } from './protocol.js'
 import { aggregate, fmtAgg, fmtRatio, type Agg, type MetricDef, type Table } from './stats.js'
-import { startTarget, type Target, type TargetKind } from './targets.js'
+import { ROOT, startTarget, type Target, type TargetKind } from './targets.js'
+import { Progress } from './progress.js'
 
 /** One system under test in a scenario. */
 export interface Variant {
@@ -18,7 +22,19 @@ export interface Variant {
   kind: TargetKind
   instances: number
   redis: boolean
+  /** Switchboard with NODE_ENV=production */
+  production?: boolean
+  /** Switchboard with DATABASE_URL (private PostgreSQL) */
+  db?: boolean
+  /** Switchboard with its hot-path metric recording off (bench/metrics-off.ts) */
+  metricsOff?: boolean
 }
+
+/** What `--targets` names: the three servers of issue 11, and the extra Switchboard rows. */
+export type TargetName = 'switchboard' | 'baseline-redis' | 'baseline' | 'switchboard-pg' | 'switchboard-nometrics' | 'switchboard-inproc'
+export const TARGET_NAMES: TargetName[] = ['switchboard', 'baseline-redis', 'baseline', 'switchboard-pg', 'switchboard-nometrics', 'switchboard-inproc']
+/** the default: everything but the in-process Switchboard (an extra row on request) */
+export const DEFAULT_TARGETS: TargetName[] = ['switchboard', 'baseline-redis', 'baseline', 'switchboard-pg', 'switchboard-nometrics']
 
 export interface LoadTiming {
   /** send window per step */
@@ -31,6 +47,8 @@ export interface LoadTiming {
   warmupMs: number
   /** a rising ladder stops at its first failing step; fixed rates run every step */
   stopOnFail: boolean
+  /** a rising ladder runs every step up to this offered rate even when one fails (a goal is read there) */
+  runAtLeastTo?: number
 }
 
 export interface Config {
@@ -42,7 +60,8 @@ export interface Config {
   /** handshakes in flight per worker */
   connectConcurrency: number
   connectTimeoutMs: number
-  kinds: TargetKind[]
+  /** targets (older results files say 'switchboard' for the in-process one) */
+  kinds: TargetName[]
   scenarios: ScenarioName[]
   /** latency limit for a step to pass */
   p99LimitMs: number
@@ -54,16 +73,22 @@ export interface Config {
   fanout: LoadTiming & { subscribers: number, publishers: number, rates: number[] }
   small: LoadTiming & { rooms: number, perClientRates: number[] }
   cluster: LoadTiming & { instances: number, subscribers: number, publishers: number, rates: number[], singleRedis: boolean }
+  /** connect storm: clients that all reconnect at once (as after a drain) */
+  storm?: { clients: number, roomSize: number, timeoutMs: number, settleMs: number }
+  /** the archive's own figures through bench/archive.ts */
+  archive?: { rate: number, seconds: number, rooms: number, backlog: number }
 }
 
-export type ScenarioName = 'idle' | 'fanout' | 'small' | 'cluster'
-export const SCENARIOS: ScenarioName[] = ['idle', 'fanout', 'small', 'cluster']
+export type ScenarioName = 'idle' | 'fanout' | 'small' | 'storm' | 'cluster' | 'archive'
+export const SCENARIOS: ScenarioName[] = ['idle', 'fanout', 'small', 'storm', 'cluster', 'archive']
 
 export interface Ctx {
   cfg: Config
   pool: WorkerPool
   secret: string
   log: (line: string) => void
+  /** elapsed / expected, for the progress lines */
+  progress?: Progress
 }
 
 export interface StepRecord {
@@ -100,10 +125,24 @@ interface ScenarioDef {
   notes: string[]
   /** one repetition against a started target; clients are closed by the caller */
   runOnce: (ctx: Ctx, target: Target, variant: Variant) => Promise<StepRecord[]>
+  /** a scenario that starts what it needs itself (no target per variant) */
+  standalone?: (ctx: Ctx) => Promise<StepRecord[]>
+  /** the column every other variant's ratio is taken against (default: the bare+adapter, else the bare baseline) */
+  reference?: string
 }
 
-const SB: Variant = { id: 'switchboard', label: 'switchboard', kind: 'switchboard', instances: 1, redis: false }
-const BASE: Variant = { id: 'baseline', label: 'baseline', kind: 'baseline', instances: 1, redis: false }
+/** Switchboard as it runs in production (issue 11): on Redis, NODE_ENV=production. */
+export const SB: Variant = { id: 'switchboard', label: 'switchboard + redis', kind: 'switchboard', instances: 1, redis: true, production: true }
+export const SB_PG: Variant = { id: 'switchboard-pg', label: 'switchboard + redis + pg archive', kind: 'switchboard', instances: 1, redis: true, production: true, db: true }
+export const SB_NOMETRICS: Variant = { id: 'switchboard-nometrics', label: 'switchboard + redis, metrics off', kind: 'switchboard', instances: 1, redis: true, production: true, metricsOff: true }
+export const SB_INPROC: Variant = { id: 'switchboard-inproc', label: 'switchboard in-process', kind: 'switchboard', instances: 1, redis: false, production: true }
+export const BASE_REDIS: Variant = { id: 'baseline-redis', label: 'bare + redis adapter', kind: 'baseline', instances: 1, redis: true }
+export const BASE: Variant = { id: 'baseline', label: 'bare socket.io', kind: 'baseline', instances: 1, redis: false }
+const ALL_VARIANTS: Record<TargetName, Variant> = {
+  switchboard: SB, 'baseline-redis': BASE_REDIS, baseline: BASE, 'switchboard-pg': SB_PG, 'switchboard-nometrics': SB_NOMETRICS, 'switchboard-inproc': SB_INPROC
+}
+/** the variants only the small-rooms scenario runs (issues 16 and 12 measure their cost there) */
+const SMALL_ONLY = new Set<string>([SB_PG.id, SB_NOMETRICS.id])
 
 const LOAD_METRICS: MetricDef[] = [
   { key: 'sentPerS', label: 'sent msg/s', digits: 0, ratio: false },
@@ -117,6 +156,9 @@ const LOAD_METRICS: MetricDef[] = [
   { key: 'usPerDelivery', label: 'server µs/delivery', digits: 2, ratio: true },
   { key: 'serverCpuPct', label: 'server CPU %', digits: 0, ratio: true },
   { key: 'redisCpuPct', label: 'redis CPU %', digits: 0, ratio: false },
+  { key: 'redisUsPerDelivery', label: 'redis µs/delivery', digits: 2, ratio: true },
+  { key: 'pgCpuPct', label: 'postgres CPU %', digits: 0, ratio: false },
+  { key: 'eventsCounted', label: 'message:send counted in /metrics', digits: 0, ratio: false },
   { key: 'clientCpuPct', label: 'client CPU %', digits: 0, ratio: false },
   { key: 'lost', label: 'lost', digits: 0, ratio: false },
   { key: 'pass', label: 'passed', digits: 0, ratio: false, pass: true },
@@ -156,9 +198,12 @@ async function openClients (ctx: Ctx, target: Target, specs: ClientSpec[]): Prom
 async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], roomSize: number, offered: number, timing: LoadTiming, runId: string): Promise<StepRecord> {
   const pids = target.serverPids
   const redisPids = target.redisPid === null ? [] : [target.redisPid]
+  const pgPids = await target.pgPids()
   const s0 = cpuMsSum(pids)
   const c0 = cpuMsSum(ctx.pool.pids)
   const r0 = cpuMsSum(redisPids)
+  const p0 = cpuMsLive(pgPids)
+  const ri0 = await target.redisCpuMs()
   const m0 = machineBusyMs()
   await target.loop()
   const t0 = performance.now()
@@ -169,9 +214,12 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   const serverMs = cpuMsSum(pids) - s0
   const clientMs = cpuMsSum(ctx.pool.pids) - c0
   const redisMs = cpuMsSum(redisPids) - r0
+  // Redis' own account of its CPU (INFO cpu), the figure issue 11 compares
+  const redisInfoMs = (await target.redisCpuMs()) - ri0
+  const pgMs = cpuMsLive(pgPids) - p0
   // busy time of the machine not spent in our processes: kernel network work plus anything
   // else running; a large value means the step was disturbed
-  const otherMs = machineBusyMs() - m0 - serverMs - clientMs - redisMs
+  const otherMs = machineBusyMs() - m0 - serverMs - clientMs - redisMs - pgMs
 
   const expected = r.acked * roomSize
   const lost = Math.max(0, expected - r.received)
@@ -186,7 +234,7 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   if (r.disconnects > 0) notes.push(`disconnects ${JSON.stringify(r.disconnectReasons)}`)
   if (clientBound) notes.push(`client-bound: sent ${r.sent} of ${Math.round(offered * timing.stepMs / 1000)} offered`)
   if (r.received > expected && expected > 0) notes.push(`received ${r.received - expected} more than expected`)
-  const busyPct = ((serverMs + clientMs + redisMs + Math.max(0, otherMs)) / wallMs) * 100
+  const busyPct = ((serverMs + clientMs + redisMs + pgMs + Math.max(0, otherMs)) / wallMs) * 100
   if (busyPct > 90 * availableParallelism()) notes.push(`machine saturated: ${busyPct.toFixed(0)}% CPU busy of ${availableParallelism() * 100}%`)
   const disturbed = (otherMs / wallMs) * 100 > OTHER_CPU_WARN_PCT
   if (disturbed) notes.push(`other load: ${((otherMs / wallMs) * 100).toFixed(0)}% CPU outside the bench's processes`)
@@ -216,6 +264,9 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
       serverCpuPct: (serverMs / wallMs) * 100,
       clientCpuPct: (clientMs / wallMs) * 100,
       redisCpuPct: redisPids.length > 0 ? (redisMs / wallMs) * 100 : null,
+      redisUsPerDelivery: Number.isFinite(redisInfoMs) && r.received > 0 ? (redisInfoMs * 1000) / r.received : null,
+      pgCpuPct: pgPids.length > 0 ? (pgMs / wallMs) * 100 : null,
+      pgUsPerMessage: pgPids.length > 0 && r.acked > 0 ? (pgMs * 1000) / r.acked : null,
       otherCpuPct: (otherMs / wallMs) * 100,
       clientBound: clientBound ? 1 : 0,
       disturbed: disturbed ? 1 : 0,
@@ -258,6 +309,8 @@ async function runLadder (ctx: Ctx, target: Target, plan: LoadPlan, timing: Load
   }
   const out: StepRecord[] = []
   let best = 0
+  // a step counts for "max msg/s passing" only when no lower step failed (runAtLeastTo goes on past a failure)
+  let failed = false
   for (const step of plan.steps) {
     // a step disturbed by load from outside the bench is measured again (bounded), so a
     // shared machine costs time rather than wrong figures
@@ -273,13 +326,51 @@ async function runLadder (ctx: Ctx, target: Target, plan: LoadPlan, timing: Load
     if (rec === null) continue
     out.push(rec)
     const m = rec.metrics
-    ctx.log(`    ${variant.label} ${step.label}: sent ${fmt0(m.sentPerS)}/s delivered ${fmt0(m.deliveredPerS)}/s p50 ${fmt1(m.p50Ms)} p99 ${fmt1(m.p99Ms)} max ${fmt1(m.maxMs)} ms, ${fmt1(m.usPerDelivery)} µs/deliv, srv ${fmt0(m.serverCpuPct)}% cli ${fmt0(m.clientCpuPct)}%, lost ${fmt0(m.lost)}${m.pass === 1 ? '' : ' FAIL'}${rec.notes.length > 0 ? ' — ' + rec.notes.join('; ') : ''}`)
+    ctx.log(`    ${tag(ctx)}${variant.label} ${step.label}: sent ${fmt0(m.sentPerS)}/s delivered ${fmt0(m.deliveredPerS)}/s p50 ${fmt1(m.p50Ms)} p99 ${fmt1(m.p99Ms)} max ${fmt1(m.maxMs)} ms, ${fmt1(m.usPerDelivery)} µs/deliv, srv ${fmt0(m.serverCpuPct)}% cli ${fmt0(m.clientCpuPct)}%, lost ${fmt0(m.lost)}${m.pass === 1 ? '' : ' FAIL'}${rec.notes.length > 0 ? ' — ' + rec.notes.join('; ') : ''}`)
     // a failure under outside load says little about the server: the ladder goes on
-    if (m.pass === 1) best = Math.max(best, step.offered)
-    else if (timing.stopOnFail && m.disturbed !== 1) break
+    if (m.pass === 1) {
+      if (!failed) best = Math.max(best, step.offered)
+    } else if (m.disturbed !== 1) {
+      failed = true
+      if (timing.stopOnFail && step.offered >= (timing.runAtLeastTo ?? 0)) break
+    }
   }
-  out.push({ step: SUMMARY_STEP, metrics: { maxOkRate: best }, notes: [] })
+  out.push({ step: SUMMARY_STEP, metrics: { maxOkRate: best, eventsCounted: await sendsCounted(target) }, notes: [] })
   return out
+}
+
+/** `[elapsed / ~expected]` for the progress lines, or nothing without a Progress. */
+function tag (ctx: Ctx): string {
+  return ctx.progress === undefined ? '' : `[${ctx.progress.line()}] `
+}
+
+/**
+ * message:send events Switchboard's /metrics counted (ok), summed over instances; null for the
+ * baseline. Shows that the metrics-off switch took (0) and the default counts (> 0).
+ */
+async function sendsCounted (target: Target): Promise<number | null> {
+  if (target.kind !== 'switchboard') return null
+  let sum = 0
+  for (let i = 0; i < target.urls.length; i++) {
+    try {
+      sum += countOf(await target.metricsText(i), 'switchboard_socket_events_total', { event: 'message:send', result: 'ok' })
+    } catch {
+      return null
+    }
+  }
+  return sum
+}
+
+/** The value of one series in a Prometheus text exposition (0 when absent). */
+export function countOf (text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{')) continue
+    const close = line.lastIndexOf('}')
+    const body = line.slice(name.length + 1, close)
+    const ok = Object.entries(labels).every(([k, v]) => body.includes(`${k}="${v}"`))
+    if (ok) return Number(line.slice(close + 1).trim())
+  }
+  return 0
 }
 
 function fmt0 (x: number | null | undefined): string {
@@ -410,13 +501,14 @@ function smallDef (cfg: Config, variants: Variant[]): ScenarioDef {
   }
 }
 
-function clusterDef (cfg: Config, kinds: TargetKind[]): ScenarioDef {
+function clusterDef (cfg: Config, kinds: TargetName[]): ScenarioDef {
   const c = cfg.cluster
   const variants: Variant[] = []
   if (kinds.includes('switchboard')) {
-    variants.push({ id: 'switchboard-cluster', label: `switchboard ×${c.instances} + redis`, kind: 'switchboard', instances: c.instances, redis: true })
-    if (c.singleRedis) variants.push({ id: 'switchboard-redis', label: 'switchboard ×1 + redis', kind: 'switchboard', instances: 1, redis: true })
+    variants.push({ id: 'switchboard-cluster', label: `switchboard ×${c.instances} + redis`, kind: 'switchboard', instances: c.instances, redis: true, production: true })
+    if (c.singleRedis) variants.push({ id: 'switchboard-redis', label: 'switchboard ×1 + redis', kind: 'switchboard', instances: 1, redis: true, production: true })
   }
+  if (kinds.includes('baseline-redis')) variants.push({ id: 'baseline-redis-cluster', label: `bare ×${c.instances} + redis adapter`, kind: 'baseline', instances: c.instances, redis: true })
   if (kinds.includes('baseline')) variants.push(BASE)
   const plans = new Map(variants.map((v) => [v.id, fanoutPlan(c.subscribers, c.publishers, c.rates, v.instances, 'clu')]))
   const any = fanoutPlan(c.subscribers, c.publishers, c.rates, 1, 'clu')
@@ -427,14 +519,150 @@ function clusterDef (cfg: Config, kinds: TargetKind[]): ScenarioDef {
     variants,
     steps: [...any.steps.map((s) => s.label), SUMMARY_STEP],
     metrics: LOAD_METRICS,
-    notes: [...ladderNotes(cfg), 'Server CPU and µs/delivery add up all Switchboard instances; redis CPU is shown apart.'],
+    notes: [...ladderNotes(cfg), 'Server CPU and µs/delivery add up all instances of a variant; redis CPU is shown apart.'],
+    reference: BASE.id,
     runOnce: async (ctx, target, variant) => await runLadder(ctx, target, plans.get(variant.id) ?? any, c, variant)
   }
 }
 
+/** Storm defaults for results files written before the scenario existed. */
+const STORM_DEFAULT = { clients: 300, roomSize: 10, timeoutMs: 20_000, settleMs: 1500 }
+
+/**
+ * Connect storm (issue 11): N authenticated clients connect and join, paced (a bounded number of
+ * handshakes in flight per worker); then all disconnect and, once the server is quiet, all
+ * reconnect at once, as after a drain. Every refusal or failure is counted by its reason; the
+ * bench sets no connection limit, so none is expected.
+ */
+function stormDef (cfg: Config, variants: Variant[]): ScenarioDef {
+  const st = cfg.storm ?? STORM_DEFAULT
+  const specs: ClientSpec[] = Array.from({ length: st.clients }, (_, i) => ({ url: 0, sub: `storm-${i}`, rooms: [`storm-room-${Math.floor(i / st.roomSize)}`] }))
+  const connectStep = async (ctx: Ctx, target: Target, label: string, concurrency: number): Promise<StepRecord> => {
+    const pids = target.serverPids
+    const s0 = cpuMsSum(pids)
+    const ri0 = await target.redisCpuMs()
+    await target.loop()
+    const t0 = performance.now()
+    const { summary } = await ctx.pool.connect(target.urls, ctx.secret, specs, concurrency, st.timeoutMs)
+    const ms = performance.now() - t0
+    const serverMs = cpuMsSum(pids) - s0
+    const redisMs = (await target.redisCpuMs()) - ri0
+    const loops = await target.loop()
+    const notes = Object.keys(summary.errorCounts).length > 0 ? [`failed: ${JSON.stringify(summary.errorCounts)}`] : []
+    return {
+      step: label,
+      metrics: {
+        clients: specs.length,
+        connected: summary.ok,
+        allConnectedS: summary.failed === 0 ? ms / 1000 : null,
+        connectPerS: summary.ok / (ms / 1000),
+        connectUsPerConn: summary.ok > 0 ? (serverMs * 1000) / summary.ok : null,
+        redisUsPerConn: Number.isFinite(redisMs) && summary.ok > 0 ? (redisMs * 1000) / summary.ok : null,
+        refused: summary.failed,
+        loopMaxMs: Math.max(...loops.map((l) => l.maxMs))
+      },
+      notes
+    }
+  }
+  return {
+    name: 'storm',
+    title: `Connect storm: ${st.clients} clients reconnecting at once`,
+    about: `${st.clients} authenticated clients, each joining one room of ${st.roomSize}: first paced (${cfg.connectConcurrency} handshakes in flight per worker), then all disconnected and, once the server is quiet, all reconnecting at once (as after a drain)`,
+    variants,
+    steps: ['paced connect', 'storm'],
+    metrics: [
+      { key: 'allConnectedS', label: 'time to connect+join all s', digits: 2, ratio: true },
+      { key: 'connectPerS', label: 'connect+join/s', digits: 0, ratio: true },
+      { key: 'connectUsPerConn', label: 'server µs/connect+join', digits: 0, ratio: true },
+      { key: 'redisUsPerConn', label: 'redis µs/connect+join', digits: 0, ratio: true },
+      { key: 'loopMaxMs', label: 'server loop delay max ms', digits: 1, ratio: false },
+      { key: 'refused', label: 'refused or failed', digits: 0, ratio: false }
+    ],
+    notes: [
+      'Time to connect+join all: from the runner\'s command to the last join acknowledgement of every worker; empty when any client failed (counted in "refused or failed", reasons below). The bench sets no connection limit (RATE_LIMIT_CONNECTIONS_PER_10S=0), so every refusal counts against the goal.',
+      'Server µs/connect+join: server CPU (utime+stime from /proc) during the phase ÷ clients connected; redis µs from Redis\' INFO cpu.'
+    ],
+    runOnce: async (ctx, target, variant) => {
+      const paced = await connectStep(ctx, target, 'paced connect', ctx.cfg.connectConcurrency)
+      ctx.log(`    ${tag(ctx)}${variant.label} paced: ${fmt1((paced.metrics.allConnectedS ?? Number.NaN))} s, ${fmt0(paced.metrics.connectUsPerConn)} µs/conn, failed ${fmt0(paced.metrics.refused)}`)
+      await ctx.pool.disconnect()
+      await settle(st.settleMs, ctx.cfg.quietWaitMs)
+      // every client's handshake in flight at once
+      const storm = await connectStep(ctx, target, 'storm', Math.ceil(specs.length / ctx.pool.size))
+      ctx.log(`    ${tag(ctx)}${variant.label} storm: ${fmt1((storm.metrics.allConnectedS ?? Number.NaN))} s, ${fmt0(storm.metrics.connectUsPerConn)} µs/conn, failed ${fmt0(storm.metrics.refused)}${storm.notes.length > 0 ? ' — ' + storm.notes.join('; ') : ''}`)
+      return [paced, storm]
+    }
+  }
+}
+
+const ARCHIVE_DEFAULT = { rate: 200, seconds: 3, rooms: 20, backlog: 3000 }
+const ARCHIVER: Variant = { id: 'archive', label: 'archiver → postgres', kind: 'switchboard', instances: 1, redis: true, db: true }
+
+/**
+ * The archive's own figures (issue 16) from bench/archive.ts, run as a child with `--json`: lag
+ * under a steady send load, and throughput draining a backlog, with the archiver's own CPU (its
+ * process does nothing else while draining) and PostgreSQL's and Redis' CPU per message.
+ */
+function archiveDef (cfg: Config): ScenarioDef {
+  const a = cfg.archive ?? ARCHIVE_DEFAULT
+  return {
+    name: 'archive',
+    title: 'Archive: Redis streams → PostgreSQL',
+    about: `bench/archive.ts on its own Redis and PostgreSQL: lag under ${a.rate} msg/s over ${a.rooms} rooms for ${a.seconds} s, then a backlog of ${a.backlog} messages over 100 rooms drained`,
+    variants: [ARCHIVER],
+    steps: ['lag', 'drain'],
+    metrics: [
+      { key: 'lagP99', label: 'lag gauge p99 messages', digits: 0, ratio: false },
+      { key: 'ackArchivedP99Ms', label: 'ack → archived p99 ms', digits: 0, ratio: false },
+      { key: 'msgPerS', label: 'archived msg/s', digits: 0, ratio: false },
+      { key: 'archiverUsPerMsg', label: 'archiver CPU µs/message', digits: 1, ratio: false },
+      { key: 'pgUsPerMsg', label: 'postgres CPU µs/message', digits: 1, ratio: false },
+      { key: 'redisUsPerMsg', label: 'redis CPU µs/message', digits: 1, ratio: false }
+    ],
+    notes: [
+      'The archiver is the same class Switchboard runs (src/stores/redis/archiver.ts), driven alone in the bench\'s process, so its CPU while draining (process.cpuUsage) is the archiver\'s own; in a Switchboard process it is part of the server CPU of the small-rooms row "switchboard + redis + pg archive".'
+    ],
+    runOnce: async () => { throw new Error('archive runs standalone') },
+    standalone: async (ctx): Promise<StepRecord[]> => {
+      const out = await runArchiveScript(a)
+      ctx.log(`    ${tag(ctx)}archive: ${JSON.stringify(out)}`)
+      return [
+        { step: 'lag', metrics: { lagP99: out.lagP99 ?? null, ackArchivedP99Ms: out.ackArchivedP99Ms ?? null }, notes: [] },
+        { step: 'drain', metrics: { msgPerS: out.msgPerS ?? null, archiverUsPerMsg: out.archiverUsPerMsg ?? null, pgUsPerMsg: out.pgUsPerMsg ?? null, redisUsPerMsg: out.redisUsPerMsg ?? null }, notes: [] }
+      ]
+    }
+  }
+}
+
+const ARCHIVE_MARK = 'archive-figures: '
+
+/** Runs bench/archive.ts --json and parses its figures line; at most 5 minutes. */
+async function runArchiveScript (a: { rate: number, seconds: number, rooms: number, backlog: number }): Promise<Record<string, number>> {
+  const args = ['--import=tsx', `${ROOT}bench/archive.ts`, '--json', '--rate', String(a.rate), '--seconds', String(a.seconds), '--rooms', String(a.rooms), '--backlog', String(a.backlog)]
+  return await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: '' } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      const line = out.split('\n').find((l) => l.startsWith(ARCHIVE_MARK))
+      try {
+        if (code !== 0) throw new Error(`exit ${String(code)}`)
+        if (line === undefined) throw new Error('no figures line')
+        resolve(JSON.parse(line.slice(ARCHIVE_MARK.length)) as Record<string, number>)
+      } catch (e) {
+        reject(new Error(`bench/archive.ts failed (${errMsg(e)}): ${(err || out).slice(-600)}`))
+      }
+    })
+  })
+}
+
 function ladderNotes (cfg: Config): string[] {
   return [
-    `A step passes when p99 < ${cfg.p99LimitMs} ms, nothing is lost (deliveries = acked sends × room size), no ack errors and no disconnects; a rising ladder stops at its first failing step. "max msg/s passing" is the highest passing step.`,
+    `A step passes when p99 < ${cfg.p99LimitMs} ms, nothing is lost (deliveries = acked sends × room size), no ack errors and no disconnects; a rising ladder stops at its first failing step (the fanout ladder runs at least to 25 msg/s, issue 11's goal step). "max msg/s passing" is the highest passing step with no failing step below it.`,
     'Latency is send → receive (wall clock across worker processes); server µs/delivery = server CPU time (utime+stime from /proc) over the step ÷ deliveries.'
   ]
 }
@@ -449,10 +677,20 @@ async function runScenario (ctx: Ctx, def: ScenarioDef): Promise<ScenarioResult>
   const reps: RepRecord[] = []
   for (let rep = 1; rep <= ctx.cfg.reps; rep++) {
     for (const v of orderFor(def.variants, rep)) {
-      ctx.log(`  rep ${rep}/${ctx.cfg.reps} ${v.label}`)
+      ctx.log(`  ${tag(ctx)}${def.name} rep ${rep}/${ctx.cfg.reps} ${v.label}`)
+      if (def.standalone !== undefined) {
+        try {
+          reps.push({ variant: v.id, rep, steps: await def.standalone(ctx), error: null })
+        } catch (err) {
+          ctx.log(`    ${v.label} FAILED: ${errMsg(err)}`)
+          reps.push({ variant: v.id, rep, steps: [], error: errMsg(err) })
+        }
+        ctx.progress?.done(def.name)
+        continue
+      }
       let target: Target | null = null
       try {
-        target = await startTarget({ kind: v.kind, instances: v.instances, redis: v.redis, secret: ctx.secret })
+        target = await startTarget({ kind: v.kind, instances: v.instances, redis: v.redis, secret: ctx.secret, production: v.production, db: v.db, metricsOff: v.metricsOff })
         const steps = await def.runOnce(ctx, target, v)
         reps.push({ variant: v.id, rep, steps, error: null })
       } catch (err) {
@@ -468,6 +706,7 @@ async function runScenario (ctx: Ctx, def: ScenarioDef): Promise<ScenarioResult>
         ctx.pool = new WorkerPool(ctx.cfg.workers)
       }
       if (target !== null) await target.stop()
+      ctx.progress?.done(def.name)
       await sleep(500)
     }
   }
@@ -483,13 +722,35 @@ async function runScenario (ctx: Ctx, def: ScenarioDef): Promise<ScenarioResult>
   }
 }
 
-/** Step × figure rows, one column per variant, then Switchboard ÷ baseline ratio columns. */
+/**
+ * The ratio columns of a table: every other variant ÷ the reference (the bare server with the
+ * redis adapter when present, else the bare one), then Switchboard ÷ bare when both ran (some of
+ * issue 11's goals are against the bare server), then the extra Switchboard rows ÷ Switchboard
+ * (the archive's and the metrics' own cost).
+ */
+export function ratioColumns (def: { variants: Variant[], reference?: string }): Array<{ num: Variant, den: Variant, label: string }> {
+  const byId = (id: string): Variant | undefined => def.variants.find((v) => v.id === id)
+  const ref = (def.reference !== undefined ? byId(def.reference) : undefined) ?? byId(BASE_REDIS.id) ?? def.variants.find((v) => v.kind === 'baseline')
+  if (ref === undefined) return []
+  const cols: Array<{ num: Variant, den: Variant, label: string }> = []
+  const short = (v: Variant): string => v.label.replace(/^switchboard/, 'sb')
+  for (const v of def.variants) {
+    if (v === ref || SMALL_ONLY.has(v.id)) continue
+    cols.push({ num: v, den: ref, label: `${short(v)} ÷ ${short(ref)}` })
+  }
+  const sb = byId(SB.id)
+  const bare = byId(BASE.id)
+  if (sb !== undefined && bare !== undefined && bare !== ref) cols.push({ num: sb, den: bare, label: `${short(sb)} ÷ ${short(bare)}` })
+  for (const v of def.variants) {
+    if (SMALL_ONLY.has(v.id) && sb !== undefined) cols.push({ num: v, den: sb, label: `${short(v)} ÷ ${short(sb)}` })
+  }
+  return cols
+}
+
+/** Step × figure rows, one column per variant, then the ratio columns (see ratioColumns). */
 function buildTable (def: ScenarioDef, reps: RepRecord[], nReps: number): Table {
-  const base = def.variants.find((v) => v.kind === 'baseline')
-  const others = def.variants.filter((v) => v !== base)
-  const ratioCols = base === undefined ? [] : others
-  const columns = ['step', 'figure', ...def.variants.map((v) => v.label),
-    ...ratioCols.map((v) => (ratioCols.length > 1 ? `ratio ${v.label}` : `${v.label} / baseline`))]
+  const ratioCols = ratioColumns(def)
+  const columns = ['step', 'figure', ...def.variants.map((v) => v.label), ...ratioCols.map((r) => r.label)]
   // measurements disturbed by outside load are left out when an undisturbed one exists
   let leftOut = 0
   // (a rep's summary counts as disturbed when any of its steps was)
@@ -523,7 +784,7 @@ function buildTable (def: ScenarioDef, reps: RepRecord[], nReps: number): Table 
       const aggs = def.variants.map((v) => aggOf(v.id, step, m.key))
       if (aggs.every((a) => a === null)) continue
       const cells = aggs.map((a, i) => (m.pass === true ? fmtPass(def.variants[i].id, step) : fmtAgg(a, m.digits)))
-      const ratios = ratioCols.map((v) => (m.ratio && base !== undefined ? fmtRatio(aggOf(v.id, step, m.key), aggOf(base.id, step, m.key)) : ''))
+      const ratios = ratioCols.map((r) => (m.ratio ? fmtRatio(aggOf(r.num.id, step, m.key), aggOf(r.den.id, step, m.key)) : ''))
       rows.push([step, m.label, ...cells, ...ratios])
     }
   }
@@ -539,14 +800,26 @@ function buildTable (def: ScenarioDef, reps: RepRecord[], nReps: number): Table 
 
 /** The scenario definitions selected by the config, in run order. */
 export function selectScenarios (cfg: Config): ScenarioDef[] {
-  const variants = [SB, BASE].filter((v) => cfg.kinds.includes(v.kind))
-  const defs: Record<ScenarioName, () => ScenarioDef> = {
+  const chosen = variantsOf(cfg.kinds)
+  const variants = chosen.filter((v) => !SMALL_ONLY.has(v.id))
+  const defs: Record<ScenarioName, () => ScenarioDef | null> = {
     idle: () => idleDef(cfg, variants),
     fanout: () => fanoutDef(cfg, variants),
-    small: () => smallDef(cfg, variants),
-    cluster: () => clusterDef(cfg, cfg.kinds)
+    small: () => smallDef(cfg, chosen),
+    storm: () => stormDef(cfg, variants),
+    cluster: () => clusterDef(cfg, cfg.kinds),
+    archive: () => (cfg.kinds.includes('switchboard-pg') ? archiveDef(cfg) : null)
   }
-  return cfg.scenarios.map((n) => defs[n]())
+  return cfg.scenarios.map((n) => defs[n]()).filter((d): d is ScenarioDef => d !== null && d.variants.length > 0)
+}
+
+/**
+ * The variants for the target names, in the order of TARGET_NAMES. Results files written before
+ * issue 11 name only 'switchboard' and 'baseline' and ran Switchboard in-process: their
+ * 'switchboard' is kept as it was measured (see retable).
+ */
+export function variantsOf (kinds: readonly string[]): Variant[] {
+  return TARGET_NAMES.filter((n) => kinds.includes(n)).map((n) => ALL_VARIANTS[n])
 }
 
 /**
@@ -557,7 +830,8 @@ export function retable (cfg: Config, results: ScenarioResult[]): void {
   const defs = selectScenarios(cfg)
   for (const r of results) {
     const def = defs.find((d) => d.name === r.name)
-    if (def !== undefined) r.table = buildTable(def, r.reps, cfg.reps)
+    // the variants as saved: a results file keeps the labels of what it measured
+    if (def !== undefined) r.table = buildTable({ ...def, variants: r.variants }, r.reps, cfg.reps)
   }
 }
 

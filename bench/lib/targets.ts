@@ -1,15 +1,20 @@
 /**
  * Starting and stopping what the bench measures: Switchboard (one instance, or several on a
- * private redis-server) and the baseline Socket.IO server. Both get the same preload probe
- * and --expose-gc, so memory after GC is measured the same way in each.
+ * private redis-server; optionally with a private PostgreSQL archive) and the baseline Socket.IO
+ * server (alone, or on `@socket.io/redis-adapter` over a private redis-server). Both get the
+ * same preload probe and --expose-gc, so memory after GC is measured the same way in each.
  */
-import { existsSync } from 'node:fs'
+import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js'
 import { freePort, startChild, stopChild, waitReady, type Child } from './proc.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PROBE = pathToFileURL(fileURLToPath(new URL('../probe.ts', import.meta.url))).href
+const METRICS_OFF = pathToFileURL(fileURLToPath(new URL('../metrics-off.ts', import.meta.url))).href
 const BASELINE = fileURLToPath(new URL('../baseline-server.ts', import.meta.url))
 export const SWITCHBOARD = `${ROOT}src/server.ts`
 
@@ -39,6 +44,12 @@ export interface Target {
   urls: string[]
   serverPids: number[]
   redisPid: number | null
+  /** CPU ms Redis reports for itself (INFO cpu: used_cpu_sys + used_cpu_user); NaN without redis */
+  redisCpuMs: () => Promise<number>
+  /** the PostgreSQL processes (postmaster and its children) of an archive target, else [] */
+  pgPids: () => Promise<number[]>
+  /** GET /metrics of server i (Switchboard only) */
+  metricsText: (i: number) => Promise<string>
   /** memory of server i after GC, through the probe */
   mem: (i: number) => Promise<MemSample>
   /** event-loop delay of every server since the previous call (starts a new window) */
@@ -52,6 +63,12 @@ export interface TargetOptions {
   instances: number
   redis: boolean
   secret: string
+  /** Switchboard with NODE_ENV=production (the production setup of issue 11) */
+  production?: boolean
+  /** Switchboard with DATABASE_URL on a private PostgreSQL (issue 16's archive); needs redis */
+  db?: boolean
+  /** Switchboard with the per-event metric recording switched off by bench/metrics-off.ts (issue 12) */
+  metricsOff?: boolean
 }
 
 /** Only what a Node server needs from the outer environment, so nothing leaks in (REDIS_URL…). */
@@ -65,13 +82,13 @@ function baseEnv (): NodeJS.ProcessEnv {
 }
 
 /** Switchboard's environment for a benchmark: limits off, quiet logs (see bench/README.md). */
-function switchboardEnv (port: number, secret: string, redisUrl: string | null): NodeJS.ProcessEnv {
+function switchboardEnv (port: number, secret: string, redisUrl: string | null, production: boolean, dbUrl: string | null): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...baseEnv(),
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET: secret,
-    NODE_ENV: 'development',
+    NODE_ENV: production ? 'production' : 'development',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_HTTP_MAX: '0',
     RATE_LIMIT_SEND_BURST: '0',
@@ -80,7 +97,39 @@ function switchboardEnv (port: number, secret: string, redisUrl: string | null):
     RATE_LIMIT_CONNECTIONS_PER_10S: '0'
   }
   if (redisUrl !== null) env.REDIS_URL = redisUrl
+  if (dbUrl !== null) env.DATABASE_URL = dbUrl
   return env
+}
+
+/** used_cpu_sys + used_cpu_user of `INFO cpu`, in ms. */
+export function parseRedisCpuMs (info: string): number {
+  const field = (k: string): number => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN)
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000
+}
+
+/** The PostgreSQL server's processes: the postmaster (parent of a backend) and all its children. */
+export async function postgresPids (url: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+    const ppidOf = (pid: number): number => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      } catch {
+        return -1
+      }
+    }
+    const own = rows[0].pid
+    const postmaster = ppidOf(own)
+    if (postmaster <= 1) return []
+    // (not this query's own backend, which ends with it)
+    const kids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => p !== own && ppidOf(p) === postmaster)
+    return [postmaster, ...kids]
+  } finally {
+    await c.end()
+  }
 }
 
 let probeSeq = 0
@@ -163,21 +212,33 @@ export function switchboardAvailable (): boolean {
 export async function startTarget (opts: TargetOptions): Promise<Target> {
   const servers: Child[] = []
   let redis: { child: Child, url: string } | null = null
+  let redisClient: Redis | null = null
+  let postgres: TestPostgres | null = null
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map(async (s) => await stopChild(s, 5000)))
+    redisClient?.disconnect()
     if (redis !== null) await stopChild(redis.child, 2000)
+    if (postgres !== null) await postgres.close()
   }
   try {
-    if (opts.redis) redis = await startRedis()
+    if (opts.redis || opts.db === true) redis = await startRedis()
+    if (redis !== null) {
+      redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 })
+      // a failed INFO reads as NaN (no figure); the event itself must not go unhandled
+      redisClient.on('error', () => {})
+    }
+    // a private cluster on a free loopback port (as an unprivileged user when root), never 5432
+    if (opts.db === true) postgres = await startPostgres({ own: true, env: {} })
     const urls: string[] = []
     for (let i = 0; i < opts.instances; i++) {
       const port = await freePort()
       const entry = opts.kind === 'switchboard' ? SWITCHBOARD : BASELINE
       const env = opts.kind === 'switchboard'
-        ? switchboardEnv(port, opts.secret, redis?.url ?? null)
-        : { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1' }
+        ? switchboardEnv(port, opts.secret, redis?.url ?? null, opts.production === true, postgres?.url ?? null)
+        : { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', ...(redis !== null && { REDIS_URL: redis.url }) }
+      const preloads = [`--import=${PROBE}`, ...(opts.metricsOff === true ? [`--import=${METRICS_OFF}`] : [])]
       const child = startChild(`${opts.kind}-${i}`, process.execPath,
-        ['--expose-gc', '--import=tsx', `--import=${PROBE}`, entry],
+        ['--expose-gc', '--import=tsx', ...preloads, entry],
         { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
       child.proc.on('error', () => {}) // IPC errors surface through probeMem
       servers.push(child)
@@ -193,6 +254,19 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
       urls,
       serverPids: servers.map((s) => s.pid),
       redisPid: redis?.child.pid ?? null,
+      redisCpuMs: async () => {
+        if (redisClient === null) return Number.NaN
+        try {
+          return parseRedisCpuMs(await redisClient.info('cpu'))
+        } catch {
+          return Number.NaN
+        }
+      },
+      pgPids: async () => postgres === null ? [] : await postgresPids(postgres.url),
+      metricsText: async (i) => {
+        const res = await fetch(`${urls[i]}/metrics`, { signal: AbortSignal.timeout(5000) })
+        return await res.text()
+      },
       mem: async (i) => await probeMem(servers[i]),
       loop: async () => await Promise.all(servers.map(probeLoop)),
       stop
