@@ -2,20 +2,13 @@
  * SVG charts and the generated part of RELIABILITY.md. Charts are Vega-Lite specs compiled and
  * rendered to SVG in Node by `vega` (no browser, no native module): each fault scenario's
  * per-second send / ack / retry / delivery timeline with the fault marked, and the soak's (and
- * other scenarios') sampled series.
+ * other scenarios') sampled series. The renderer is the bench's (bench/lib/charts.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { relative } from 'node:path'
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
+import { svg } from '../../../bench/lib/charts.js'
 import { passed, type Scale, type ScenarioResult } from './report.js'
-
-export async function svg (spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' })
-  const out = await view.toSVG()
-  view.finalize()
-  return out
-}
 
 function timelineSpec (r: ScenarioResult, roomSize: number): TopLevelSpec {
   const rows = (r.timeline ?? []).flatMap(p => [
