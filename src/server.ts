@@ -36,6 +36,10 @@ async function main (): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`)
+  const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+  // the start-up failures an operator meets first get one line, not a stack trace
+  if (e?.code === 'EADDRINUSE') process.stderr.write(`fatal: ${e.address ?? ''}:${e.port ?? ''} is already in use; stop what listens there or set PORT (SPEC §2)\n`)
+  else if (e?.code === 'EACCES') process.stderr.write(`fatal: not allowed to listen on ${e.address ?? ''}:${e.port ?? ''}; use a PORT above 1023 or run with the right to bind it\n`)
+  else process.stderr.write(`fatal: ${e?.stack ?? String(err)}\n`)
   process.exit(1)
 })

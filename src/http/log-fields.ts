@@ -7,6 +7,12 @@
 import type { FastifyRequest } from 'fastify'
 import type { ClientAddress } from '../net/client-address.js'
 
+/** a JWT (three base64url parts, the first a JSON header) pasted into a path never reaches a log */
+const JWT_IN_PATH = /eyJ[\w-]*\.[\w-]+\.[\w-]*/g
+export function redactTokens (path: string): string {
+  return path.includes('eyJ') ? path.replace(JWT_IN_PATH, '<redacted>') : path
+}
+
 export function requestLogFields (clientAddress: ClientAddress) {
   return function serializeRequest (request: FastifyRequest): Record<string, unknown> {
     const url = request.url ?? ''
@@ -14,7 +20,7 @@ export function requestLogFields (clientAddress: ClientAddress) {
     const raw = request.raw ?? request
     return {
       method: request.method,
-      url: q === -1 ? url : url.slice(0, q),
+      url: redactTokens(q === -1 ? url : url.slice(0, q)),
       route: request.routeOptions?.url,
       host: request.host,
       remoteAddress: clientAddress(raw.socket?.remoteAddress, raw.headers?.['x-forwarded-for'])

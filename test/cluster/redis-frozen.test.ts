@@ -85,6 +85,18 @@ t.test('frozen Redis: readiness, one 2 s deadline per request, unavailable means
   const slowestSend = Math.max(...sends.map(s => s.ms))
   t.ok(slowestSend < 2000, `within 2 s (slowest ${slowestSend} ms)`)
 
+  // a join without `since` needs no answer from Redis (docs/contract.md): the socket is in the
+  // room at once, and its presence entry is written once Redis answers (the tracker's next beat)
+  const joinStarted = Date.now()
+  const join = await alice.timeout(10_000).emitWithAck('room:join', { roomId: 'frozen-room' })
+  const joinMs = Date.now() - joinStarted
+  report.push(`room:join ${JSON.stringify(join)} ${joinMs} ms;`)
+  t.equal(join.ok, true, 'room:join without since while frozen: ok, at once')
+  t.ok(joinMs < 500, `without waiting on Redis (${joinMs} ms)`)
+  // with `since` it reads history: unavailable within the bound
+  const catchUp = await alice.timeout(10_000).emitWithAck('room:join', { roomId: 'frozen-room-2', since: '0-0' })
+  t.equal(catchUp.error?.code, 'unavailable', 'room:join with since while frozen: unavailable')
+
   await measure('later')
   t.comment(`REST with Redis frozen: ${report.join(' ')}; slowest socket send ${slowestSend} ms`)
 
@@ -102,6 +114,13 @@ t.test('frozen Redis: readiness, one 2 s deadline per request, unavailable means
   t.equal(landed.length, 0, 'no send answered unavailable was written')
   t.equal(restLanded.length, 0, 'no REST publish answered unavailable was written')
   t.ok(messages.some(m => m.text === 'after'), 'writes work again')
+  // the join made while frozen reaches the presence registry once Redis answers
+  await until(async () => {
+    const r = await fetch(`${url}/v1/rooms/frozen-room/presence`, { headers: { authorization: `Bearer ${svc}` } })
+    const body = await r.json() as { users?: Array<{ userId: string }> }
+    return r.status === 200 && (body.users ?? []).some(m => m.userId === 'alice')
+  }, 20_000, 250)
+  t.pass('the join made while Redis was frozen is in the presence registry afterwards')
   // a retry of the same clientMsgId now stores the message once
   const retry = await ack(alice, 'message:send', { roomId: 'lobby', text: 'frozen-0', clientMsgId: 'frozen-0' })
   t.equal(retry.ok, true)

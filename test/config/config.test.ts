@@ -135,3 +135,24 @@ t.test('the server process exits 1 with one line on bad configuration', async (t
     t.equal(r.stdout, '', `${name}: nothing else printed`)
   }
 })
+
+t.test('a port already in use is one line naming it, not a stack trace', async (t) => {
+  const { createServer } = await import('node:net')
+  const { spawn } = await import('node:child_process')
+  const taken = createServer()
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const port = (taken.address() as { port: number }).port
+  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+  t.equal(code, 1, 'exit code 1')
+  const lines = stderr.trim().split('\n')
+  t.equal(lines.length, 1, `one line (${stderr.trim()})`)
+  t.match(lines[0], `127.0.0.1:${port} is already in use`)
+})
