@@ -90,7 +90,12 @@ export function startRelay (history: MessageFeed, nsp: AppNamespace, log?: Logge
       if (--open > 0) return
       const queue = held ?? []
       held = undefined
+      // a room that could not be replayed gets none of what was held: its clients are sent to
+      // catch up with `since` = the last id they saw, and a newer held message would have moved
+      // that past the gap, which they would then never see (found by the chaos suite, F5)
+      const unreplayed = new Set(failed)
       for (const m of queue) {
+        if (unreplayed.has(m.roomId)) continue
         const seen = last.get(m.roomId)
         if (seen === undefined || compareIds(m.id, seen) > 0) emit(m)
       }
