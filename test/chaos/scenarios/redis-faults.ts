@@ -174,6 +174,6 @@ export async function readinessIdle (scale: Scale): Promise<ScenarioResult> {
     fault: `Redis SIGSTOP for 3 s, ${trials} times at random moments`,
     checks: [check('SIGSTOP → first 503 (ms), each freeze', took.map(x => Number.isFinite(x) ? String(x) : 'never').join(', '), 'each ≤ 1500', took.every(x => x <= 1500))],
     seconds: (Date.now() - started) / 1000,
-    notes: ['see RELIABILITY.md F2: an ok cached for 1 s, then a PING that may wait 1 s']
+    notes: ['the worst case: an ok cached 250 ms before the freeze, then a PING that may wait 1 s (RELIABILITY.md F2)']
   }
 }
