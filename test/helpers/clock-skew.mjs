@@ -2,7 +2,7 @@
  * Preload for one spawned server (`NODE_OPTIONS=--import=<this file>`, see `skewedClock` in
  * proc.ts): shifts the process's wall clock by TEST_CLOCK_OFFSET_MS (Date, Date.now,
  * performance.timeOrigin), as a host whose clock is off would. Monotonic time (performance.now,
- * timers) is untouched, as on such a host. (The same idea as the chaos suite's preload.)
+ * timers) is untouched, as on such a host. (The chaos suite's S8 uses it too.)
  */
 const offset = Number(process.env.TEST_CLOCK_OFFSET_MS ?? 0)
 if (Number.isFinite(offset) && offset !== 0) {

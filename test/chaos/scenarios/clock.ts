@@ -7,10 +7,10 @@
  * an expired one refused on every instance, a user on a skewed instance stays online while
  * connected and goes offline within PRESENCE_TTL_MS + 5 s of that instance's crash.
  */
-import { fileURLToPath } from 'node:url'
 import { io, type Socket } from 'socket.io-client'
 import { sleep } from '../../helpers/net.js'
 import { token } from '../../helpers/tokens.js'
+import { skewedClock } from '../../helpers/proc.js'
 import { compareIds } from '../../../src/client/index.js'
 import { Cluster } from '../lib/cluster.js'
 import { check, type Check, type Scale, type ScenarioResult } from '../lib/report.js'
@@ -18,7 +18,6 @@ import { check, type Check, type Scale, type ScenarioResult } from '../lib/repor
 const SKEW_MS = 5 * 60_000
 const OFFSETS = [0, SKEW_MS, -SKEW_MS]
 const NAMES = ['A (right)', 'B (+5 min)', 'C (−5 min)']
-const PRELOAD = fileURLToPath(new URL('../lib/clock-skew.mjs', import.meta.url))
 
 async function connect (url: string, jwt: string): Promise<{ socket?: Socket, error?: string }> {
   const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: jwt } })
@@ -35,7 +34,7 @@ export async function clock (scale: Scale): Promise<ScenarioResult> {
   const cluster = await Cluster.start({
     instances: 3,
     env: { RATE_LIMIT_SEND_BURST: String(burst), RATE_LIMIT_SEND_PER_SECOND: '1', PRESENCE_TTL_MS: String(scale.presenceTtlMs) },
-    envOf: (i): Record<string, string> => OFFSETS[i] === 0 ? {} : { NODE_OPTIONS: `--import=${PRELOAD}`, CHAOS_CLOCK_OFFSET_MS: String(OFFSETS[i]) }
+    envOf: (i): Record<string, string> => OFFSETS[i] === 0 ? {} : skewedClock(OFFSETS[i]) as Record<string, string>
   })
   const open: Socket[] = []
   const checks: Check[] = []
