@@ -27,7 +27,8 @@ export function uniquePrefix (name: string): string {
   return `t:${name.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 24)}:${randomBytes(3).toString('hex')}:`
 }
 
-async function waitForPing (url: string, timeoutMs = 5000): Promise<void> {
+/** Resolves once Redis at `url` answers PING (a fresh connection per try); throws after `timeoutMs`. */
+export async function waitForPing (url: string, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, sleep } from '../../helpers/net.js'
+import { freePort } from '../../helpers/net.js'
+import { waitForPing } from '../../helpers/redis.js'
 
 export interface ChaosRedis {
   url: string
@@ -23,24 +24,6 @@ export interface ChaosRedis {
   close: () => Promise<void>
 }
 
-async function waitPing (url: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
-    c.on('error', () => {})
-    try {
-      await c.connect()
-      await c.ping()
-      c.disconnect()
-      return
-    } catch {
-      c.disconnect()
-      await sleep(25)
-    }
-  }
-  throw new Error(`redis at ${url} did not answer within ${timeoutMs} ms`)
-}
-
 export async function startChaosRedis (opts: { aof?: boolean } = {}): Promise<ChaosRedis> {
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
@@ -51,7 +34,7 @@ export async function startChaosRedis (opts: { aof?: boolean } = {}): Promise<Ch
     : ['--appendonly', 'no', '--save', '']
   const start = async (): Promise<void> => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--loglevel', 'warning'], { stdio: 'ignore' })
-    await waitPing(url)
+    await waitForPing(url, 10_000)
   }
   const kill = async (): Promise<void> => {
     const p = proc
