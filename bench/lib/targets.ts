@@ -238,7 +238,7 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
         : { ...baseEnv(), PORT: String(port), HOST: '127.0.0.1', ...(redis !== null && { REDIS_URL: redis.url }) }
       const preloads = [`--import=${PROBE}`, ...(opts.metricsOff === true ? [`--import=${METRICS_OFF}`] : [])]
       const child = startChild(`${opts.kind}-${i}`, process.execPath,
-        ['--expose-gc', '--import=tsx', ...preloads, entry],
+        ['--expose-gc', ...serverNodeArgs(), '--import=tsx', ...preloads, entry],
         { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
       child.proc.on('error', () => {}) // IPC errors surface through probeMem
       servers.push(child)
@@ -275,4 +275,12 @@ export async function startTarget (opts: TargetOptions): Promise<Target> {
     await stop()
     throw err
   }
+}
+
+/**
+ * Extra node flags for every server the bench starts, from `BENCH_SERVER_NODE_ARGS` (space
+ * separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the servers under load.
+ */
+function serverNodeArgs (): string[] {
+  return (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 }
