@@ -71,6 +71,13 @@ declare module 'fastify' {
 }
 
 const COMMAND_TIMEOUT_MS = 1500
+/**
+ * The most request commands waiting for Redis at once on one instance; one more is answered
+ * `unavailable` at once (see gate.ts, docs/operations.md "Overload fails fast"). At the p99 of a
+ * healthy instance (a few ms) this is thousands of requests per second of headroom; it is only
+ * reached when the instance (or Redis) cannot keep up and the rest would time out anyway.
+ */
+export const REDIS_MAX_IN_FLIGHT = 1000
 
 /** reconnect quickly and forever: the instance recovers by itself when Redis returns */
 const retry = (times: number): number => Math.min(100 * times, 1000)
@@ -207,6 +214,7 @@ export default fp(async (fastify) => {
   }), 'cmd')
   const gate = new RedisGate(raw, {
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    maxInFlight: REDIS_MAX_IN_FLIGHT,
     onChange: (up) => {
       if (up) log.info('redis answers again')
       else log.error('redis does not answer (PING within 1 s failed); requests answer unavailable at once until it does')

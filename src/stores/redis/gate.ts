@@ -16,6 +16,13 @@
  *   and so that what every instance must judge alike (a token's `exp`, `nbf`, `iat`: SPEC §8)
  *   is judged on one clock (`now()`: an addition, no Redis call).
  *
+ * - **Overload fails fast**: at most `maxInFlight` commands of requests wait for Redis at once
+ *   (per instance). One more, issued for a request (with a deadline), fails at once with
+ *   `unavailable` (nothing was sent, so nothing was written, SPEC §4) instead of queueing behind
+ *   the others to time out at its deadline: past the bound the instance answers refusals cheaply
+ *   (no timer, no closure, no Redis call) and the accepted work keeps its latency. Commands
+ *   outside a request (heartbeats, sweeps) are counted but never refused.
+ *
  * Readiness asks `probe()`: a PING answered within 1 s, its result cached for 250 ms so that
  * probes do not load Redis (one PING per 250 ms at most, however many probes and scrapes). Redis
  * freezing just after a cached `ok` is seen within 250 ms + 1 s (issue #17: 503 within 1.5 s).
@@ -30,6 +37,8 @@ export interface RedisGateOptions {
   commandTimeoutMs: number
   /** told when Redis is found away or back */
   onChange?: (up: boolean) => void
+  /** the most commands (pipelines count one) waiting for Redis at once before request commands are refused; default Infinity */
+  maxInFlight?: number
 }
 
 const PROBE_TIMEOUT_MS = 1000
@@ -42,8 +51,14 @@ const SUSPECT_AFTER_MS = 200
 /** the script deadline is this much earlier than the local one: its reply must still arrive in time */
 const CLOCK_MARGIN_MS = 150
 
+/** An expected refusal: no stack trace (capturing one per refusal is what overload cannot afford). */
 function unavailable (message: string): Error {
-  return Object.assign(new Error(message), { name: 'RedisUnavailable' })
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error(message)
+  Error.stackTraceLimit = limit
+  err.name = 'RedisUnavailable'
+  return err
 }
 
 /**
@@ -84,6 +99,8 @@ export class RedisGate {
   readonly #client: Client
   readonly #opts: RedisGateOptions
   readonly #commands: Set<string>
+  readonly #maxInFlight: number
+  #inFlight = 0
   #down = false
   #probing: Promise<boolean> | undefined
   #probedAt = 0
@@ -99,10 +116,16 @@ export class RedisGate {
     this.#client = client
     this.#opts = opts
     this.#commands = new Set(client.getBuiltinCommands().filter(c => c !== 'quit'))
+    this.#maxInFlight = opts.maxInFlight ?? Infinity
     this.client = this.#proxy(undefined)
     client.on('ready', () => { this.syncClock().catch(() => {}) })
     this.#clock = setInterval(() => { this.syncClock().catch(() => {}) }, CLOCK_SYNC_MS)
     this.#clock.unref()
+  }
+
+  /** commands waiting for Redis now */
+  get inFlight (): number {
+    return this.#inFlight
   }
 
   /** true while Redis is known to be away (commands fail at once) */
@@ -216,6 +239,8 @@ export class RedisGate {
     const started = Date.now()
     const remaining = this.deadline(deadline) - started
     if (remaining <= 0) throw unavailable('the request\'s deadline has passed')
+    if (deadline !== undefined && this.#inFlight >= this.#maxInFlight) throw unavailable('too many commands in flight')
+    this.#inFlight++
     try {
       // not left to ioredis' commandTimeout alone: it only starts when the command is written,
       // and an auto-pipelined command waits unwritten behind a pipeline Redis never answered
@@ -234,6 +259,8 @@ export class RedisGate {
         this.probe().catch(() => {})
       }
       throw err
+    } finally {
+      this.#inFlight--
     }
   }
 
