@@ -23,7 +23,6 @@ import type { FastifyRequest } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import type { SendLimiter } from '../src/domain/messages.js'
 import { appError } from '../src/errors.js'
-import { runWithDeadline } from '../src/deadline.js'
 import type { TokenBucketRule } from '../src/model/rate-window.js'
 import type { RateLimitStore } from '../src/stores/rate-limit.js'
 import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
@@ -115,7 +114,8 @@ export default fp(async (fastify) => {
       global: false,
       max: c.RATE_LIMIT_HTTP_MAX,
       timeWindow: c.RATE_LIMIT_HTTP_WINDOW_MS,
-      ...(redis !== null && { redis: redis.client }),
+      // its one command per request gets the limiter's own budget (see the hook below)
+      ...(redis !== null && { redis: redis.within(LIMITER_BUDGET_MS) }),
       nameSpace: keys.httpRateLimit,
       skipOnError: true,
       keyGenerator: async (request: FastifyRequest) => {
@@ -134,7 +134,8 @@ export default fp(async (fastify) => {
       if (url !== undefined && UNLIMITED.test(url)) return
       // a request that needs no Redis (a 404, a 401) must not wait on it: the limiter gets a
       // short budget of its own and lets the request through when Redis does not answer in it
-      await runWithDeadline(LIMITER_BUDGET_MS, async () => { await limit.call(this, request, reply) })
+      // (the store's client bounds its command to LIMITER_BUDGET_MS)
+      await limit.call(this, request, reply)
     })
   }
 }, { name: 'limits', dependencies: ['config', 'lifecycle', 'redis', 'jwt', 'metrics', 'socket-io'], fastify: '5.x' })

@@ -54,8 +54,8 @@ export default fp(async (fastify) => {
   })
   // awaited by room:join / room:leave / auth:refresh, so their ack means the registry has it
   const membership: RoomMembership = {
-    joined: async (socket, roomId) => { await tracker.joined(socket.id, roomId) },
-    left: async (socket, roomId) => { await tracker.left(socket.id, roomId) }
+    joined: async (socket, roomId, deadline) => { await tracker.joined(socket.id, roomId, deadline) },
+    left: async (socket, roomId, deadline) => { await tracker.left(socket.id, roomId, deadline) }
   }
 
   // The relay: the store publishes each edge once, in order, from the script that decided it;

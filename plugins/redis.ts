@@ -15,8 +15,8 @@
  *   drop ('close'), which the relay needs to replay the gap.
  *
  * - `client`: commands on the request path. No offline queue and a command timeout, behind the
- *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts,
- *   opened here for REST), and once Redis is known away every command fails at once: a request
+ *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts;
+ *   `request.deadline`, set here for REST, in both modes), and once Redis is known away every command fails at once: a request
  *   answers `unavailable` at once while Redis is known away, and within its Redis budget
  *   (REDIS_BUDGET_MS, 1.5 s, inside SPEC §8's 2 s) while Redis is frozen.
  * - `subscriber`: the relay's subscription (messages published by the append script).
@@ -28,10 +28,9 @@
  */
 import fp from 'fastify-plugin'
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
-import type { FastifyRequest } from 'fastify'
 import type { Config } from '../src/config.js'
 import { RedisGate } from '../src/stores/redis/gate.js'
-import { REDIS_BUDGET_MS, currentContext, runInContext, runWithDeadline, type DeadlineContext } from '../src/deadline.js'
+import { REDIS_BUDGET_MS } from '../src/deadline.js'
 import { setWaitReplicas } from '../src/stores/redis/replicas.js'
 
 export type RedisClient = Redis | Cluster
@@ -41,14 +40,16 @@ export interface RedisConnections {
   subscriber: RedisClient
   adapterPub: RedisClient
   adapterSub: RedisClient
+  /** `client` with each command bounded to `ms` from when it is issued (the REST limiter's store) */
+  within: (ms: number) => RedisClient
   /** a plain connection for adapters that need one of their own (redis-streams) */
   createClient: () => RedisClient
   /** false while the command connection is down or Redis is known not to answer */
   isReady: () => boolean
   /** readiness: a PING answered within 1 s, cached for 250 ms (SPEC §6) */
   probe: () => Promise<boolean>
-  /** the deadline of a write issued now on Redis' clock (epoch ms; 0 when unknown), see gate.ts */
-  redisDeadline: () => number
+  /** the deadline of a write issued now for a request due at `deadline` (src/deadline.ts), on Redis' clock (epoch ms; 0 when unknown), see gate.ts */
+  redisDeadline: (deadline: number | undefined) => number
   /**
    * Redis' clock (epoch ms; the local clock plus the offset measured every 10 s, no Redis call):
    * the one clock of every instance, for token times (SPEC §8)
@@ -60,9 +61,23 @@ declare module 'fastify' {
   interface FastifyInstance {
     redis: RedisConnections | null
   }
+  interface FastifyRequest {
+    /**
+     * The request's deadline (epoch ms, local clock): REDIS_BUDGET_MS after it arrived (SPEC §8,
+     * src/deadline.ts). Routes pass it to every service call; its Redis calls share it.
+     */
+    deadline: number
+  }
 }
 
 const COMMAND_TIMEOUT_MS = 1500
+/**
+ * The most request commands waiting for Redis at once on one instance; one more is answered
+ * `unavailable` at once (see gate.ts, docs/operations.md "Overload fails fast"). At the p99 of a
+ * healthy instance (a few ms) this is thousands of requests per second of headroom; it is only
+ * reached when the instance (or Redis) cannot keep up and the rest would time out anyway.
+ */
+export const REDIS_MAX_IN_FLIGHT = 1000
 
 /** reconnect quickly and forever: the instance recovers by itself when Redis returns */
 const retry = (times: number): number => Math.min(100 * times, 1000)
@@ -162,6 +177,12 @@ function guarded (client: RedisClient, methods: Set<string>, onError: (err: unkn
 
 export default fp(async (fastify) => {
   const config = fastify.config
+  // one deadline per REST request, set before any other hook (the REST limiter's included)
+  fastify.decorateRequest('deadline', 0)
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    request.deadline = Date.now() + REDIS_BUDGET_MS
+    done()
+  })
   if (config.ADAPTER === 'memory') {
     fastify.decorate('redis', null)
     return
@@ -193,6 +214,7 @@ export default fp(async (fastify) => {
   }), 'cmd')
   const gate = new RedisGate(raw, {
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    maxInFlight: REDIS_MAX_IN_FLIGHT,
     onChange: (up) => {
       if (up) log.info('redis answers again')
       else log.error('redis does not answer (PING within 1 s failed); requests answer unavailable at once until it does')
@@ -221,23 +243,11 @@ export default fp(async (fastify) => {
       ;(c as { duplicate: (o?: object) => RedisClient }).duplicate = (o) => watch(duplicate(o), 'adapter-duplicate')
       return c
     },
+    within: (ms) => gate.within(ms),
     isReady: () => !gate.down,
     probe: async () => await gate.probe(),
-    redisDeadline: () => gate.redisDeadline(),
+    redisDeadline: (deadline) => gate.redisDeadline(deadline),
     now: () => gate.now()
-  })
-
-  // one deadline per REST request, opened before any other hook (the REST limiter's included);
-  // entered again after the body is parsed, where the async context of the request is lost
-  const contexts = new WeakMap<FastifyRequest, DeadlineContext | undefined>()
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    runWithDeadline(REDIS_BUDGET_MS, () => {
-      contexts.set(request, currentContext())
-      done()
-    })
-  })
-  fastify.addHook('preValidation', (request, _reply, done) => {
-    runInContext(contexts.get(request), done)
   })
 
   // Wait for the first connection (bounded): a Redis that is down at start-up leaves the

@@ -1,11 +1,21 @@
 /**
  * One deadline per request (SPEC §8 "Ack means durable"): a REST request or a socket event
- * answers within 2 s however many Redis calls it makes. The deadline lives in an
- * AsyncLocalStorage context opened when the request or event starts; the Redis gate
- * (src/stores/redis/gate.ts) gives each command only the time left, and fails it at once when
- * none is left. Code outside any context (heartbeats, sweeps) gets the per-command timeout only.
+ * answers within 2 s however many Redis calls it makes.
+ *
+ * The deadline is a plain value that travels with the call: an epoch ms (local clock) made once
+ * where the request starts — `src/realtime/wrap.ts` for a socket event (the handler's third
+ * argument), the `onRequest` hook of `plugins/redis.ts` for REST (`request.deadline`) — and
+ * passed down explicitly: handler or route → domain service → store method (its last, optional
+ * argument) → `atDeadline(client, deadline)`, the Redis gate's view of its connection in which
+ * every command gets only the time left (src/stores/redis/gate.ts); none left → `unavailable` at
+ * once. A store method called without one (heartbeats, sweeps, the relay) gets the
+ * per-command timeout only.
+ *
+ * Why not an AsyncLocalStorage (as before): on Node 20 the first `AsyncLocalStorage.run` enables
+ * promise hooks for every promise of the process — ioredis makes several per command — and the
+ * hooks, their resource lookups and the garbage they leave cost more CPU on the message path
+ * than the rest of Switchboard's own code (issue 11). Nothing here uses `node:async_hooks`.
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 
 /**
  * What all Redis calls of one request or event may take together, in ms: the answer (and its
@@ -13,33 +23,13 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  */
 export const REDIS_BUDGET_MS = 1500
 
-export interface DeadlineContext {
-  /** epoch ms (local clock) after which no Redis call of this request may still be waited for */
-  deadline: number
-}
-
-const storage = new AsyncLocalStorage<DeadlineContext>()
-
 /**
- * Runs `fn` with a deadline `ms` from now, or the enclosing one when that is sooner (a nested
- * budget can only shorten it).
+ * A request's deadline: epoch ms (local clock) after which none of its Redis calls may still be
+ * waited for. `undefined` outside any request: each command gets the per-command timeout.
  */
-export function runWithDeadline<T> (ms: number, fn: () => T): T {
-  const outer = storage.getStore()?.deadline ?? Infinity
-  return storage.run({ deadline: Math.min(outer, Date.now() + ms) }, fn)
-}
+export type Deadline = number | undefined
 
-/** Runs `fn` in an existing context again (e.g. after Fastify parsed a body, where async context is lost). */
-export function runInContext<T> (ctx: DeadlineContext | undefined, fn: () => T): T {
-  return ctx === undefined ? fn() : storage.run(ctx, fn)
-}
-
-/** The current context, if any. */
-export function currentContext (): DeadlineContext | undefined {
-  return storage.getStore()
-}
-
-/** The current deadline (epoch ms), or undefined outside any request or event. */
-export function currentDeadline (): number | undefined {
-  return storage.getStore()?.deadline
+/** The deadline of a request starting now: `ms` from now (default REDIS_BUDGET_MS). */
+export function deadlineIn (ms: number = REDIS_BUDGET_MS): number {
+  return Date.now() + ms
 }

@@ -41,7 +41,7 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { roomId } = request.params
-    return await messages.history(request.principal!, { roomId, ...request.query })
+    return await messages.history(request.principal!, { roomId, ...request.query }, request.deadline)
   })
 
   fastify.post('/rooms/:roomId/messages', {
@@ -63,7 +63,7 @@ const messageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       })
     }
     const clientMsgId = request.body.clientMsgId ?? header
-    const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) }).catch(countRefusal)
+    const { message, duplicate } = await messages.send(principal, { ...request.body, roomId, ...(clientMsgId !== undefined && { clientMsgId }) }, 'rest', request.deadline).catch(countRefusal)
     // counted once per accepted message (a repeat of a clientMsgId is not a new one)
     if (!duplicate) messagesSent.rest()
     return reply.code(duplicate ? 200 : 201).send({ message })

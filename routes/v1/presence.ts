@@ -29,7 +29,7 @@ const presenceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: UserParams,
       response: { 200: PresenceState, ...ErrorResponses }
     }
-  }, async (request) => await presence.get(request.params.userId))
+  }, async (request) => await presence.get(request.params.userId, request.deadline))
 
   fastify.post('/presence/query', {
     bodyLimit: QUERY_BODY_LIMIT,
@@ -38,7 +38,7 @@ const presenceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: QueryBody,
       response: { 200: Type.Object({ users: Type.Array(PresenceState) }), ...ErrorResponses }
     }
-  }, async (request) => ({ users: await presence.query(request.body.userIds) }))
+  }, async (request) => ({ users: await presence.query(request.body.userIds, request.deadline) }))
 
   fastify.get('/rooms/:roomId/presence', {
     schema: {
@@ -46,7 +46,7 @@ const presenceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: RoomParams,
       response: { 200: RoomPresence, ...ErrorResponses }
     }
-  }, async (request) => await presence.roomPresence(request.principal!, request.params.roomId))
+  }, async (request) => await presence.roomPresence(request.principal!, request.params.roomId, request.deadline))
 }
 
 export default presenceRoutes

@@ -16,7 +16,7 @@ const receiptRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: Params,
       response: { 200: Receipts, ...ErrorResponses }
     }
-  }, async (request) => await fastify.receipts.service.list(request.principal!, request.params.roomId))
+  }, async (request) => await fastify.receipts.service.list(request.principal!, request.params.roomId, request.deadline))
 }
 
 export default receiptRoutes

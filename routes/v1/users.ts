@@ -27,7 +27,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 202: Type.Object({ delivered: Type.Integer({ minimum: 0, description: 'the user\'s live connections' }) }), ...ErrorResponses }
     }
   }, async (request, reply) => {
-    const r = await presence.notify(request.params.userId, request.body)
+    const r = await presence.notify(request.params.userId, request.body, request.deadline)
     return reply.code(202).send(r)
   })
 
@@ -38,7 +38,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       params: Params,
       response: { 200: Type.Object({ disconnected: Type.Integer({ minimum: 0 }) }), ...ErrorResponses }
     }
-  }, async (request) => await presence.disconnectUser(request.params.userId))
+  }, async (request) => await presence.disconnectUser(request.params.userId, request.deadline))
 }
 
 export default userRoutes

@@ -11,6 +11,7 @@ import type { AppendResult, HistoryStore, RangeResult, SinceResult } from '../st
 import type { TokenBucketRule } from '../model/rate-window.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
+import type { Deadline } from '../deadline.js'
 
 export const CATCH_UP_MAX = 200
 
@@ -51,11 +52,12 @@ export interface SendLimiter {
   key: (userId: string) => string
 }
 
+/** Every call takes the request's `deadline` last (src/deadline.ts, SPEC §8): its store calls share it. */
 export interface MessageService {
   /** `via` names the transport for /metrics (SPEC §6 switchboard_messages_sent_total); default `rest` */
-  send: (principal: Principal, input: SendInput, via?: 'socket' | 'rest') => Promise<AppendResult>
-  history: (principal: Principal, query: HistoryQuery) => Promise<RangeResult>
-  catchUp: (principal: Principal, roomId: string, since: string) => Promise<SinceResult>
+  send: (principal: Principal, input: SendInput, via?: 'socket' | 'rest', deadline?: Deadline) => Promise<AppendResult>
+  history: (principal: Principal, query: HistoryQuery, deadline?: Deadline) => Promise<RangeResult>
+  catchUp: (principal: Principal, roomId: string, since: string, deadline?: Deadline) => Promise<SinceResult>
   assertAccess: (principal: Principal, roomId: string) => void
 }
 
@@ -69,7 +71,7 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
   return {
     assertAccess,
 
-    async send (principal, input) {
+    async send (principal, input, _via, deadline) {
       assertAccess(principal, input.roomId)
       // characters as people count them: grapheme clusters (a family emoji is one). A text is
       // never more clusters than UTF-16 units, so the cheap check settles almost every message
@@ -93,17 +95,17 @@ export function createMessageService (opts: MessageServiceOptions): MessageServi
         ...(input.clientMsgId !== undefined && { clientMsgId: input.clientMsgId }),
         // posting on behalf of someone else: the idempotency key is the poster's own
         ...(userId !== principal.sub && { sender: principal.sub })
-      }, limit)
+      }, limit, deadline)
     },
 
-    async history (principal, q) {
+    async history (principal, q, deadline) {
       assertAccess(principal, q.roomId)
-      return await history.range(q.roomId, { before: q.before, after: q.after, limit: q.limit ?? HISTORY_DEFAULT_LIMIT })
+      return await history.range(q.roomId, { before: q.before, after: q.after, limit: q.limit ?? HISTORY_DEFAULT_LIMIT }, deadline)
     },
 
-    async catchUp (principal, roomId, since) {
+    async catchUp (principal, roomId, since, deadline) {
       assertAccess(principal, roomId)
-      return await history.since(roomId, since, CATCH_UP_MAX)
+      return await history.since(roomId, since, CATCH_UP_MAX, deadline)
     }
   }
 }

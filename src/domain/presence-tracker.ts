@@ -9,6 +9,7 @@
  */
 import type { BaseLogger } from 'pino'
 import type { InstanceStats, PresenceStore, SweepResult } from '../stores/presence.js'
+import type { Deadline } from '../deadline.js'
 
 /** An instance that was presumed dead rewrites its rooms for this many beats (see heartbeat). */
 const RESYNC_BEATS = 3
@@ -115,7 +116,8 @@ export class PresenceTracker {
     })
   }
 
-  async joined (socketId: string, roomId: string): Promise<void> {
+  /** `deadline`: the room:join event's (src/deadline.ts, SPEC §8), for the registry write */
+  async joined (socketId: string, roomId: string, deadline?: Deadline): Promise<void> {
     const conn = this.#conns.get(socketId)
     if (conn === undefined || conn.rooms.has(roomId) || this.#stopped) return
     conn.rooms.add(roomId)
@@ -123,17 +125,17 @@ export class PresenceTracker {
     if (members === undefined) this.#rooms.set(roomId, (members = new Map()))
     members.set(socketId, conn.userId)
     await this.#enqueue(socketId, async () => {
-      await this.#store.joinRoom(roomId, conn.userId, socketId).catch((err: unknown) => { this.#dirtyRooms.add(roomId); throw err })
+      await this.#store.joinRoom(roomId, conn.userId, socketId, deadline).catch((err: unknown) => { this.#dirtyRooms.add(roomId); throw err })
     })
   }
 
-  async left (socketId: string, roomId: string): Promise<void> {
+  async left (socketId: string, roomId: string, deadline?: Deadline): Promise<void> {
     const conn = this.#conns.get(socketId)
     if (conn === undefined || !conn.rooms.has(roomId) || this.#stopped) return
     conn.rooms.delete(roomId)
     this.#forgetMember(roomId, socketId)
     await this.#enqueue(socketId, async () => {
-      await this.#store.leaveRoom(roomId, conn.userId, socketId).catch((err: unknown) => { this.#dirtyRooms.add(roomId); throw err })
+      await this.#store.leaveRoom(roomId, conn.userId, socketId, deadline).catch((err: unknown) => { this.#dirtyRooms.add(roomId); throw err })
     })
   }
 

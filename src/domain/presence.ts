@@ -8,6 +8,7 @@ import { appError } from '../errors.js'
 import type { Principal } from './principal.js'
 import type { ClusterStats, InstanceStats, PresenceState, PresenceStore, RoomMember } from '../stores/presence.js'
 import type { PresenceTracker } from './presence-tracker.js'
+import type { Deadline } from '../deadline.js'
 
 export { PresenceTracker, type PresenceTrackerOptions } from './presence-tracker.js'
 
@@ -30,15 +31,16 @@ export interface StatsAnswer {
   totals: { connections: number, onlineUsers: number }
 }
 
+/** Every call takes the request's `deadline` last (src/deadline.ts, SPEC §8): its store calls share it. */
 export interface PresenceService {
-  get: (userId: string) => Promise<PresenceState>
+  get: (userId: string, deadline?: Deadline) => Promise<PresenceState>
   /** one state per id, in request order */
-  query: (userIds: readonly string[]) => Promise<PresenceState[]>
+  query: (userIds: readonly string[], deadline?: Deadline) => Promise<PresenceState[]>
   /** users with a socket in the room on any instance; same access rule as room:join */
-  roomPresence: (principal: Principal, roomId: string) => Promise<{ roomId: string, users: RoomMember[] }>
-  notify: (userId: string, input: { type: string, data?: unknown }) => Promise<{ delivered: number }>
-  disconnectUser: (userId: string) => Promise<{ disconnected: number }>
-  stats: () => Promise<StatsAnswer>
+  roomPresence: (principal: Principal, roomId: string, deadline?: Deadline) => Promise<{ roomId: string, users: RoomMember[] }>
+  notify: (userId: string, input: { type: string, data?: unknown }, deadline?: Deadline) => Promise<{ delivered: number }>
+  disconnectUser: (userId: string, deadline?: Deadline) => Promise<{ disconnected: number }>
+  stats: (deadline?: Deadline) => Promise<StatsAnswer>
 }
 
 export interface PresenceServiceOptions {
@@ -53,36 +55,36 @@ export function createPresenceService (opts: PresenceServiceOptions): PresenceSe
   const { store, tracker, assertAccess, delivery } = opts
 
   return {
-    async get (userId) {
-      return await store.get(userId)
+    async get (userId, deadline) {
+      return await store.get(userId, deadline)
     },
 
-    async query (userIds) {
+    async query (userIds, deadline) {
       if (userIds.length > MAX_PRESENCE_QUERY) {
         throw appError('invalid_payload', `at most ${MAX_PRESENCE_QUERY} user ids per query`, { details: [{ path: '/userIds', message: `must NOT have more than ${MAX_PRESENCE_QUERY} items` }] })
       }
-      return await store.query(userIds)
+      return await store.query(userIds, deadline)
     },
 
-    async roomPresence (principal, roomId) {
+    async roomPresence (principal, roomId, deadline) {
       assertAccess(principal, roomId)
-      return { roomId, users: await store.roomMembers(roomId) }
+      return { roomId, users: await store.roomMembers(roomId, deadline) }
     },
 
-    async notify (userId, input) {
-      const { connections } = await store.get(userId)
+    async notify (userId, input, deadline) {
+      const { connections } = await store.get(userId, deadline)
       delivery.notify(userId, { type: input.type, data: input.data ?? null, at: Date.now() })
       return { delivered: connections }
     },
 
-    async disconnectUser (userId) {
-      const { connections } = await store.get(userId)
+    async disconnectUser (userId, deadline) {
+      const { connections } = await store.get(userId, deadline)
       delivery.disconnect(userId)
       return { disconnected: connections }
     },
 
-    async stats () {
-      const cluster: ClusterStats = await store.stats()
+    async stats (deadline) {
+      const cluster: ClusterStats = await store.stats(deadline)
       // this instance answers with its numbers as they are now, and is listed even when its
       // own heartbeat is failing (it is evidently alive)
       const own = tracker.stats()

@@ -10,6 +10,7 @@ import { canonicalId } from '../model/message-id.js'
 import type { ReceiptStore } from '../stores/receipts.js'
 import type { Principal } from './principal.js'
 import { assertRoomAccess, type RoomAccess } from './rooms.js'
+import type { Deadline } from '../deadline.js'
 
 export interface Receipt { roomId: string, userId: string, messageId: string }
 
@@ -21,28 +22,31 @@ export interface ReceiptServiceOptions {
 }
 
 export interface ReceiptService {
-  /** Moves the principal's receipt forward; `advanced` is false when it was already there or past it. */
-  read: (principal: Principal, roomId: string, messageId: string) => Promise<{ advanced: boolean }>
-  list: (principal: Principal, roomId: string) => Promise<{ roomId: string, receipts: Record<string, string> }>
+  /**
+   * Moves the principal's receipt forward; `advanced` is false when it was already there or past
+   * it. `deadline` (both calls): the request's (src/deadline.ts, SPEC §8).
+   */
+  read: (principal: Principal, roomId: string, messageId: string, deadline?: Deadline) => Promise<{ advanced: boolean }>
+  list: (principal: Principal, roomId: string, deadline?: Deadline) => Promise<{ roomId: string, receipts: Record<string, string> }>
 }
 
 export function createReceiptService (opts: ReceiptServiceOptions): ReceiptService {
   const { store, roomAccess, broadcast } = opts
 
   return {
-    async read (principal, roomId, messageId) {
+    async read (principal, roomId, messageId, deadline) {
       assertRoomAccess(principal, roomId, roomAccess)
       // one spelling per message, so receipts compare and display the way history does
       const id = canonicalId(messageId)
-      const result = await store.mark(roomId, principal.sub, id)
+      const result = await store.mark(roomId, principal.sub, id, deadline)
       if (result === 'not_found') throw appError('not_found', `message ${id} is not in the history of room ${roomId}`)
       if (result === 'advanced') broadcast({ roomId, userId: principal.sub, messageId: id })
       return { advanced: result === 'advanced' }
     },
 
-    async list (principal, roomId) {
+    async list (principal, roomId, deadline) {
       assertRoomAccess(principal, roomId, roomAccess)
-      return { roomId, receipts: await store.list(roomId) }
+      return { roomId, receipts: await store.list(roomId, deadline) }
     }
   }
 }

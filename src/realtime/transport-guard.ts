@@ -29,7 +29,6 @@
  * middlewares (the drain's refusal).
  */
 import { ServerResponse, STATUS_CODES, type IncomingMessage } from 'node:http'
-import { runWithDeadline } from '../deadline.js'
 import { appError, toRestError, type AppError } from '../errors.js'
 import { LIMITER_BUDGET_MS } from './limits.js'
 import type { RateLimitDecision, WindowRule } from '../model/rate-window.js'
@@ -47,7 +46,8 @@ export interface TransportGuardOptions {
     /** the client address of a handshake request (TRUST_PROXY, SPEC §2: always a valid IP) */
     addressOf: (req: IncomingMessage) => string
     /** the shared window limiter (a RateLimitStore) */
-    store: { hit: (key: string, rule: WindowRule) => Promise<RateLimitDecision> }
+    /** `deadline`: epoch ms after which the Redis call is abandoned (src/deadline.ts) */
+    store: { hit: (key: string, rule: WindowRule, deadline?: number) => Promise<RateLimitDecision> }
     /** RATE_LIMIT_CONNECTIONS_PER_10S (> 0) */
     perTenSeconds: number
     /** the store key of an IP (stores/keys.ts) */
@@ -159,7 +159,7 @@ export function installTransportGuard (engine: Engine, opts: TransportGuardOptio
     if (limit === undefined || rule === undefined || opts.isDraining?.() === true) return next()
     const ip = normalize(limit.addressOf(req))
     // like the REST limiter: a Redis that does not answer within LIMITER_BUDGET_MS lets the session through
-    runWithDeadline(LIMITER_BUDGET_MS, async () => await limit.store.hit(limit.keyOf(ip), rule)).then((d) => {
+    limit.store.hit(limit.keyOf(ip), rule, Date.now() + LIMITER_BUDGET_MS).then((d) => {
       if (!d.allowed) {
         limit.onRefused?.(ip)
         refused.set(req, appError('rate_limited', `too many new connections from this address; retry in ${d.retryAfterMs} ms`, { retryAfterMs: d.retryAfterMs }))

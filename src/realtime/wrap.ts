@@ -9,13 +9,17 @@ import type { Logger } from '../log.js'
 import { toAck, normalizeError } from '../errors.js'
 import type { Validator } from '../schemas/validate.js'
 import type { AppSocket } from './types.js'
-import { REDIS_BUDGET_MS, runWithDeadline } from '../deadline.js'
+import { REDIS_BUDGET_MS } from '../deadline.js'
 import type { EventInstrument } from '../metrics/families.js'
 
 type AckFn = (answer: unknown) => void
 
-/** A handler: the socket that sent the event and its validated payload; returns the ack's fields. */
-export type SocketHandler<T> = (socket: AppSocket, payload: T) => Promise<object | undefined> | object | undefined
+/**
+ * A handler: the socket that sent the event, its validated payload and the event's deadline
+ * (epoch ms, REDIS_BUDGET_MS from its arrival: src/deadline.ts, SPEC §8), which it passes to
+ * every service call; returns the ack's fields.
+ */
+export type SocketHandler<T> = (socket: AppSocket, payload: T, deadline: number) => Promise<object | undefined> | object | undefined
 
 /**
  * A listener shared by every socket: Socket.IO calls it with `this` = the socket, so one
@@ -74,7 +78,7 @@ export function createWrap (log: Logger, opts: WrapOptions = {}): Wrap {
       let result: Promise<object | undefined> | object | undefined
       try {
         // one deadline for every Redis call the event makes (SPEC §8)
-        result = runWithDeadline(REDIS_BUDGET_MS, () => fn(socket, validate(payload)))
+        result = fn(socket, validate(payload), Date.now() + REDIS_BUDGET_MS)
       } catch (err) {
         fail(socket, event, ack, err, ins, start)
         return

@@ -8,6 +8,7 @@ import type { Message } from '../schemas/common.js'
 import type { TokenBucketRule } from '../model/rate-window.js'
 import { parseId } from '../model/message-id.js'
 import { appError, type AppError } from '../errors.js'
+import type { Deadline } from '../deadline.js'
 
 export interface MessageDraft {
   roomId: string
@@ -54,18 +55,21 @@ export interface HistoryStore {
    * `rate_limited` (with `retryAfterMs`) when it is empty, writing nothing: in the same atomic
    * step where the store can (after the idempotency check, so a repeat costs no token), just
    * before it otherwise (Redis Cluster, where the bucket sits on another slot).
+   *
+   * Every read and write takes the request's `deadline` (src/deadline.ts, SPEC §8), last and
+   * optional: with one, each Redis call gets only the time left and none left is `unavailable`.
    */
-  append: (draft: MessageDraft, limit?: SendLimit) => Promise<AppendResult>
+  append: (draft: MessageDraft, limit?: SendLimit, deadline?: Deadline) => Promise<AppendResult>
   /** Reads a page of history, oldest first (see SPEC §6 for the cursor rules). */
-  range: (roomId: string, query: RangeQuery) => Promise<RangeResult>
+  range: (roomId: string, query: RangeQuery, deadline?: Deadline) => Promise<RangeResult>
   /**
    * Messages after `sinceId`, oldest first. `recovered` is false when messages after it may be
    * gone: the room has no history (never had, or it was deleted), `sinceId` is older than the
    * current epoch's first message (history reset), or older than the oldest kept (trimmed).
    */
-  since: (roomId: string, sinceId: string, limit: number) => Promise<SinceResult>
+  since: (roomId: string, sinceId: string, limit: number, deadline?: Deadline) => Promise<SinceResult>
   /** Whether the message `id` is in the room's history (kept, not trimmed). */
-  has: (roomId: string, id: string) => Promise<boolean>
+  has: (roomId: string, id: string, deadline?: Deadline) => Promise<boolean>
   readonly delivery: Delivery
   /** Called for every appended message of every room, on every instance, in history order. */
   onMessage: (listener: MessageListener) => void

@@ -17,6 +17,7 @@
  * of instances); both pass test/stores/presence.contract.ts, Redis also presence.instances.ts.
  */
 import type { PresenceState } from '../schemas/common.js'
+import type { Deadline } from '../deadline.js'
 
 export type { PresenceState }
 
@@ -106,8 +107,9 @@ export interface PresenceStore {
   connect: (userId: string, socketId: string) => Promise<PresenceChange>
   /** Removes a connection of this instance. */
   disconnect: (userId: string, socketId: string) => Promise<PresenceChange>
-  joinRoom: (roomId: string, userId: string, socketId: string) => Promise<RoomChange>
-  leaveRoom: (roomId: string, userId: string, socketId: string) => Promise<RoomChange>
+  /** `deadline` (the room:join event's, src/deadline.ts; also of the reads below): SPEC §8 */
+  joinRoom: (roomId: string, userId: string, socketId: string, deadline?: Deadline) => Promise<RoomChange>
+  leaveRoom: (roomId: string, userId: string, socketId: string, deadline?: Deadline) => Promise<RoomChange>
 
   /** Refreshes this instance and the entries named in `input` (pipelined; one call per beat). */
   heartbeat: (input: HeartbeatInput) => Promise<HeartbeatResult>
@@ -116,12 +118,12 @@ export interface PresenceStore {
   /** Graceful shutdown: removes every entry of this instance at once, emitting the edges. */
   removeInstance: () => Promise<void>
 
-  get: (userId: string) => Promise<PresenceState>
+  get: (userId: string, deadline?: Deadline) => Promise<PresenceState>
   /** One state per id, in request order, in one round trip. */
-  query: (userIds: readonly string[]) => Promise<PresenceState[]>
+  query: (userIds: readonly string[], deadline?: Deadline) => Promise<PresenceState[]>
   /** Users with a live connection in the room, ordered by user id. */
-  roomMembers: (roomId: string) => Promise<RoomMember[]>
-  stats: () => Promise<ClusterStats>
+  roomMembers: (roomId: string, deadline?: Deadline) => Promise<RoomMember[]>
+  stats: (deadline?: Deadline) => Promise<ClusterStats>
 
   /** Every user edge, from every instance, in the order they happened per user. */
   onPresence: (listener: PresenceListener) => void

@@ -10,12 +10,17 @@
  * `advanced`: stored, it moved forward. `unchanged`: the stored receipt is already at or past
  * it (nothing written). `not_found`: the message is not in the room's history.
  */
+import type { Deadline } from '../deadline.js'
+
 export type MarkResult = 'advanced' | 'unchanged' | 'not_found'
 
 export interface ReceiptStore {
-  /** Moves `userId`'s receipt in `roomId` forward to `messageId` (a canonical id). */
-  mark: (roomId: string, userId: string, messageId: string) => Promise<MarkResult>
+  /**
+   * Moves `userId`'s receipt in `roomId` forward to `messageId` (a canonical id). `deadline`
+   * (both methods): the request's (src/deadline.ts, SPEC §8).
+   */
+  mark: (roomId: string, userId: string, messageId: string, deadline?: Deadline) => Promise<MarkResult>
   /** Every user's receipt in the room: userId → messageId. */
-  list: (roomId: string) => Promise<Record<string, string>>
+  list: (roomId: string, deadline?: Deadline) => Promise<Record<string, string>>
   close: () => Promise<void>
 }

@@ -7,7 +7,9 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
-import { RedisGate } from '../../src/stores/redis/gate.js'
+import { RedisGate, atDeadline } from '../../src/stores/redis/gate.js'
+import { RedisHistoryStore } from '../../src/stores/redis/history.js'
+import { createKeys } from '../../src/stores/keys.js'
 
 /** a script that keeps Redis busy for `ms` (on its own clock), then writes `key` */
 const BUSY_THEN_SET = `
@@ -45,4 +47,65 @@ t.test('the gate: a reply in the socket wins over a late timer; no reply is stil
   const slow = await gate.client.eval(BUSY_THEN_SET, 1, `${key}:slow`, '400').then(() => 'answered', (err: Error) => err.name)
   t.equal(slow, 'RedisUnavailable')
   t.ok(Date.now() - started < 350, `unavailable after ${Date.now() - started} ms, before Redis answered (400 ms)`)
+})
+
+t.test('one deadline per request, passed with the call: its commands share it (SPEC §8)', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  const raw = new Redis(redis.url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  t.teardown(() => { raw.disconnect() })
+  await new Promise<void>(resolve => raw.once('ready', () => resolve()))
+  const gate = new RedisGate(raw, { commandTimeoutMs: 1000 })
+  t.teardown(() => { gate.close() })
+  const key = `${uniquePrefix('gate-shared')}k`
+
+  // a request due in 600 ms making three calls one after the other
+  const started = Date.now()
+  const c = atDeadline(gate.client, started + 600)
+  t.equal(await c.eval(BUSY_THEN_SET, 1, `${key}:1`, '350'), 'done', 'the first call (350 ms) fits')
+  const second = await c.eval(BUSY_THEN_SET, 1, `${key}:2`, '500').then(() => 'answered', (err: Error) => err.name)
+  const secondAt = Date.now() - started
+  t.equal(second, 'RedisUnavailable', 'the second call only gets what is left of the 600 ms')
+  t.ok(secondAt >= 550 && secondAt < 800, `unavailable at ${secondAt} ms after the request started (its deadline: 600 ms; alone it could wait 1000 ms)`)
+  await new Promise(resolve => setTimeout(resolve, 400)) // Redis is done with the second script
+  const before = Date.now()
+  await t.rejects(c.get(key), { name: 'RedisUnavailable' }, 'a call after the deadline fails')
+  t.ok(Date.now() - before < 50, 'at once, though Redis answers now')
+  // outside any request: the per-command timeout only
+  t.equal(await gate.client.eval(BUSY_THEN_SET, 1, `${key}:3`, '700'), 'done', 'without a deadline a 700 ms call is waited for (timeout 1000 ms)')
+  t.equal(await atDeadline(gate.client, undefined).eval(BUSY_THEN_SET, 1, `${key}:4`, '700'), 'done', 'an undefined deadline is no deadline')
+})
+
+t.test('the history append carries its request\'s deadline to the gate and to the script: late means not written', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  const raw = new Redis(redis.url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  t.teardown(() => { raw.disconnect() })
+  await new Promise<void>(resolve => raw.once('ready', () => resolve()))
+  const busy = new Redis(redis.url)
+  t.teardown(() => { busy.disconnect() })
+  const gate = new RedisGate(raw, { commandTimeoutMs: 1500 })
+  t.teardown(() => { gate.close() })
+  await gate.syncClock()
+  const keys = createKeys(uniquePrefix('gate-append'))
+  const sub = new Redis(redis.url)
+  t.teardown(() => { sub.disconnect() })
+  const store = new RedisHistoryStore({ client: gate.client, subscriber: sub, keys, maxLen: 10, writeDeadline: d => gate.redisDeadline(d) })
+  t.teardown(() => store.close())
+  const draft = { roomId: 'lobby', userId: 'alice', text: 'late', clientMsgId: 'late-1' }
+
+  // Redis is busy for 600 ms; the request is due in 300 ms
+  const blocked = busy.eval(BUSY_THEN_SET, 1, `${keys.roomHistory('x')}:busy`, '600')
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const started = Date.now()
+  await t.rejects(store.append(draft, undefined, started + 300), { code: 'unavailable' }, 'unavailable')
+  const waited = Date.now() - started
+  t.ok(waited >= 250 && waited < 550, `after ${waited} ms: the request's deadline, not the 1500 ms per-command timeout`)
+  await blocked
+  t.equal(await busy.exists(keys.roomHistory('lobby'), keys.idempotency('lobby', 'alice', 'late-1', undefined)), 0, 'the script ran after its deadline: nothing written')
+  const ok = await store.append(draft, undefined, Date.now() + 1500)
+  t.equal(ok.duplicate, false, 'in time: written')
+  // a request whose deadline has passed makes no Redis call at all
+  await t.rejects(store.range('lobby', { limit: 10 }, Date.now() - 1), { code: 'unavailable' })
+  t.equal((await store.range('lobby', { limit: 10 }, Date.now() + 1500)).messages.length, 1)
 })

@@ -25,10 +25,10 @@ export interface AdminHandlerDeps {
 export function createAdminHandlers (deps: AdminHandlerDeps) {
   const { define, service, log } = deps
   return {
-    stats: define('stats:get', check.stats, async () => await service.stats()),
-    disconnectUser: define('user:disconnect', check.disconnect, async (socket, { userId, reason }) => {
+    stats: define('stats:get', check.stats, async (_socket, _payload, deadline) => await service.stats(deadline)),
+    disconnectUser: define('user:disconnect', check.disconnect, async (socket, { userId, reason }, deadline) => {
       log.info({ by: socket.data.principal.sub, userId, reason }, 'admin disconnects a user')
-      return await service.disconnectUser(userId)
+      return await service.disconnectUser(userId, deadline)
     })
   }
 }

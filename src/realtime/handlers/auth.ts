@@ -24,7 +24,7 @@ export interface AuthHandlerDeps {
 export function createAuthHandlers (deps: AuthHandlerDeps) {
   const { define, authenticate, assertAccess, expiry, membership } = deps
   return {
-    refresh: define('auth:refresh', checkRefresh, async (socket, { token }) => {
+    refresh: define('auth:refresh', checkRefresh, async (socket, { token }, deadline) => {
       const next = await authenticate(token)
       const current = socket.data.principal
       if (next.sub !== current.sub) throw appError('forbidden', 'a refreshed token must be for the same sub')
@@ -34,7 +34,7 @@ export function createAuthHandlers (deps: AuthHandlerDeps) {
       // rule is applied again to every joined room, and those no longer allowed are left
       for (const room of disallowedRooms(socket, assertAccess)) {
         await socket.leave(room)
-        await membership.left(socket, room)
+        await membership.left(socket, room, deadline)
       }
       return { expiresAt: next.exp }
     })

@@ -27,15 +27,15 @@ export function createMessageHandlers (deps: MessageHandlerDeps) {
   const { define, messages, onSent } = deps
   const assertAccess = messages.assertAccess
   return {
-    send: define('message:send', check.send, async (socket, payload) => {
+    send: define('message:send', check.send, async (socket, payload, deadline) => {
       assertMember(socket, payload.roomId, assertAccess, 'sending to it')
-      const { message, duplicate } = await messages.send(socket.data.principal, payload, 'socket')
+      const { message, duplicate } = await messages.send(socket.data.principal, payload, 'socket', deadline)
       if (!duplicate) onSent()
       return { message }
     }),
 
-    history: define('history:fetch', check.history, async (socket, q) => {
-      const r = await messages.history(socket.data.principal, q)
+    history: define('history:fetch', check.history, async (socket, q, deadline) => {
+      const r = await messages.history(socket.data.principal, q, deadline)
       return { messages: r.messages, hasMore: r.hasMore }
     }),
 

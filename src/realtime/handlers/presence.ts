@@ -51,7 +51,7 @@ export function createPresenceHandlers (deps: PresenceHandlerDeps) {
       listen(socket, 'disconnect', onDisconnect)
     },
 
-    subscribe: define('presence:subscribe', check.subscribe, async (socket, { userIds }) => {
+    subscribe: define('presence:subscribe', check.subscribe, async (socket, { userIds }, deadline) => {
       let fresh = 0
       const rooms: string[] = []
       for (const userId of new Set(userIds)) {
@@ -66,7 +66,7 @@ export function createPresenceHandlers (deps: PresenceHandlerDeps) {
       }
       // follow before reading: an edge in between arrives as an event instead of being lost
       await socket.join(rooms)
-      return { users: await service.query(userIds) }
+      return { users: await service.query(userIds, deadline) }
     }),
 
     unsubscribe: define('presence:unsubscribe', check.unsubscribe, async (socket, { userIds }) => {

@@ -19,10 +19,10 @@ export interface ReceiptHandlerDeps {
 export function createReceiptHandlers (deps: ReceiptHandlerDeps) {
   const { define, receipts, assertAccess } = deps
   return {
-    read: define('receipt:read', checkRead, async (socket, { roomId, messageId }) => {
+    read: define('receipt:read', checkRead, async (socket, { roomId, messageId }, deadline) => {
       // like message:send: only a member of the room, still allowed in it, reports reading it
       assertMember(socket, roomId, assertAccess, 'sending receipts for it')
-      await receipts.read(socket.data.principal, roomId, messageId)
+      await receipts.read(socket.data.principal, roomId, messageId, deadline)
       return undefined
     })
   }

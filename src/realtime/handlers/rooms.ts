@@ -17,10 +17,10 @@ const check = {
   leave: compileValidator(S.RoomLeave)
 }
 
-/** Told of every room a socket enters or leaves on its own (presence's tracker). */
+/** Told of every room a socket enters or leaves on its own (presence's tracker), with the event's deadline (src/deadline.ts). */
 export interface RoomMembership {
-  joined: (socket: AppSocket, roomId: string) => Promise<void>
-  left: (socket: AppSocket, roomId: string) => Promise<void>
+  joined: (socket: AppSocket, roomId: string, deadline: number) => Promise<void>
+  left: (socket: AppSocket, roomId: string, deadline: number) => Promise<void>
 }
 
 export interface RoomHandlerDeps {
@@ -42,7 +42,7 @@ export function joinedRooms (socket: AppSocket): number {
 export function createRoomHandlers (deps: RoomHandlerDeps) {
   const { define, messages, membership, maxRoomsPerSocket, onCatchUp } = deps
   return {
-    join: define('room:join', check.join, async (socket, { roomId, since }) => {
+    join: define('room:join', check.join, async (socket, { roomId, since }, deadline) => {
       const p = socket.data.principal
       messages.assertAccess(p, roomId)
       if (!socket.rooms.has(roomId)) {
@@ -52,19 +52,19 @@ export function createRoomHandlers (deps: RoomHandlerDeps) {
         // join before reading history: a message sent meanwhile arrives twice (deduplicate by
         // id) rather than never
         await socket.join(roomId)
-        await membership.joined(socket, roomId)
+        await membership.joined(socket, roomId, deadline)
       }
       if (since === undefined) return { roomId }
-      const r = await messages.catchUp(p, roomId, since)
+      const r = await messages.catchUp(p, roomId, since, deadline)
       onCatchUp(r.recovered)
       return { roomId, missed: r.missed, hasMore: r.hasMore, recovered: r.recovered }
     }),
 
-    leave: define('room:leave', check.leave, async (socket, { roomId }) => {
+    leave: define('room:leave', check.leave, async (socket, { roomId }, deadline) => {
       if (isReservedRoom(roomId)) throw appError('forbidden', `room ${roomId} is reserved`)
       if (socket.rooms.has(roomId)) {
         await socket.leave(roomId)
-        await membership.left(socket, roomId)
+        await membership.left(socket, roomId, deadline)
       }
       return undefined
     })

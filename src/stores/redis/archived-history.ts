@@ -22,6 +22,8 @@ import type { Redis, Cluster } from 'ioredis'
 import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
 import { storeError } from './errors.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import type { RedisHistoryStore } from './history.js'
 import { compareIds } from '../../model/message-id.js'
 import { SPAN, type SpanReply } from './lua/history-reads.js'
@@ -58,14 +60,14 @@ export class ArchivedHistoryStore implements HistoryStore {
 
   get delivery (): Delivery { return this.#inner.delivery }
 
-  async append (draft: MessageDraft, limit?: SendLimit): Promise<AppendResult> {
-    return await this.#inner.append(draft, limit)
+  async append (draft: MessageDraft, limit?: SendLimit, deadline?: Deadline): Promise<AppendResult> {
+    return await this.#inner.append(draft, limit, deadline)
   }
 
-  async #span (roomId: string): Promise<Span> {
+  async #span (roomId: string, deadline: Deadline): Promise<Span> {
     let reply: SpanReply
     try {
-      reply = await this.#client.sbSpan(this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId))
+      reply = await atDeadline(this.#client, deadline).sbSpan(this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId))
     } catch (err) {
       throw storeError(err)
     }
@@ -78,11 +80,11 @@ export class ArchivedHistoryStore implements HistoryStore {
     }
   }
 
-  async range (roomId: string, q: RangeQuery): Promise<RangeResult> {
+  async range (roomId: string, q: RangeQuery, deadline?: Deadline): Promise<RangeResult> {
     if (q.after !== undefined) {
       // oldest first: Redis' page starts at its oldest kept message, so it settles the page only
       // when nothing newer than `after` predates that
-      const [page, span] = await Promise.all([this.#inner.range(roomId, q), this.#span(roomId)])
+      const [page, span] = await Promise.all([this.#inner.range(roomId, q, deadline), this.#span(roomId, deadline)])
       if (span.whole || (span.first !== undefined && compareIds(q.after, span.first) >= 0)) return page
       const redisOldest = page.messages[0]?.id
       let upper = q.before
@@ -93,9 +95,9 @@ export class ArchivedHistoryStore implements HistoryStore {
       const merged = older.concat(page.messages)
       return { messages: merged.slice(0, q.limit), hasMore: merged.length > q.limit || page.hasMore }
     }
-    const page = await this.#inner.range(roomId, q)
+    const page = await this.#inner.range(roomId, q, deadline)
     if (page.hasMore) return page
-    const span = await this.#span(roomId)
+    const span = await this.#span(roomId, deadline)
     if (span.whole) return page
     const redisOldest = page.messages[0]?.id
     // newest first: Redis ran out below its oldest message of the page (or below `before`)
@@ -113,10 +115,10 @@ export class ArchivedHistoryStore implements HistoryStore {
     return { messages: (hasMore ? older.slice(1) : older).concat(page.messages), hasMore }
   }
 
-  async since (roomId: string, sinceId: string, limit: number): Promise<SinceResult> {
-    const r = await this.#inner.since(roomId, sinceId, limit)
+  async since (roomId: string, sinceId: string, limit: number, deadline?: Deadline): Promise<SinceResult> {
+    const r = await this.#inner.since(roomId, sinceId, limit, deadline)
     if (r.recovered) return r
-    const span = await this.#span(roomId)
+    const span = await this.#span(roomId, deadline)
     if (span.whole) return r
     const upper = r.missed[0]?.id ?? span.first
     let older
@@ -131,8 +133,8 @@ export class ArchivedHistoryStore implements HistoryStore {
     return { missed: merged.slice(0, limit), hasMore: merged.length > limit || r.hasMore, recovered }
   }
 
-  async has (roomId: string, id: string): Promise<boolean> {
-    if (await this.#inner.has(roomId, id)) return true
+  async has (roomId: string, id: string, deadline?: Deadline): Promise<boolean> {
+    if (await this.#inner.has(roomId, id, deadline)) return true
     return await this.#archive.has(roomId, id)
   }
 

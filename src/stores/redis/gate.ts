@@ -3,6 +3,9 @@
  *
  * - **One deadline per request** (SPEC §8): each command gets only the time left in the request's
  *   deadline (src/deadline.ts), at most the per-command timeout; none left → it fails at once.
+ *   The deadline travels with the call: a store asks `atDeadline(client, deadline)` for a view of
+ *   the gated connection bound to it (one small object per request; the plain `client` is the
+ *   view without one).
  * - **Fail fast once Redis is known away**: a command that timed out starts a probe (PING within
  *   1 s); while the probe fails, every command fails at once (`unavailable`) instead of waiting
  *   out its own timeout, and a background PING every 250 ms notices when Redis is back. A
@@ -13,12 +16,19 @@
  *   and so that what every instance must judge alike (a token's `exp`, `nbf`, `iat`: SPEC §8)
  *   is judged on one clock (`now()`: an addition, no Redis call).
  *
+ * - **Overload fails fast**: at most `maxInFlight` commands of requests wait for Redis at once
+ *   (per instance). One more, issued for a request (with a deadline), fails at once with
+ *   `unavailable` (nothing was sent, so nothing was written, SPEC §4) instead of queueing behind
+ *   the others to time out at its deadline: past the bound the instance answers refusals cheaply
+ *   (no timer, no closure, no Redis call) and the accepted work keeps its latency. Commands
+ *   outside a request (heartbeats, sweeps) are counted but never refused.
+ *
  * Readiness asks `probe()`: a PING answered within 1 s, its result cached for 250 ms so that
  * probes do not load Redis (one PING per 250 ms at most, however many probes and scrapes). Redis
  * freezing just after a cached `ok` is seen within 250 ms + 1 s (issue #17: 503 within 1.5 s).
  */
 import type { Redis, Cluster } from 'ioredis'
-import { currentDeadline } from '../../deadline.js'
+import type { Deadline } from '../../deadline.js'
 
 type Client = Redis | Cluster
 
@@ -27,6 +37,8 @@ export interface RedisGateOptions {
   commandTimeoutMs: number
   /** told when Redis is found away or back */
   onChange?: (up: boolean) => void
+  /** the most commands (pipelines count one) waiting for Redis at once before request commands are refused; default Infinity */
+  maxInFlight?: number
 }
 
 const PROBE_TIMEOUT_MS = 1000
@@ -39,8 +51,14 @@ const SUSPECT_AFTER_MS = 200
 /** the script deadline is this much earlier than the local one: its reply must still arrive in time */
 const CLOCK_MARGIN_MS = 150
 
+/** An expected refusal: no stack trace (capturing one per refusal is what overload cannot afford). */
 function unavailable (message: string): Error {
-  return Object.assign(new Error(message), { name: 'RedisUnavailable' })
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error(message)
+  Error.stackTraceLimit = limit
+  err.name = 'RedisUnavailable'
+  return err
 }
 
 /**
@@ -61,10 +79,28 @@ async function within<T> (p: Promise<T>, ms: number, message: string): Promise<T
   }
 }
 
+/** the gate of each gated connection (and of each view of one), for `atDeadline` */
+const gates = new WeakMap<object, RedisGate>()
+
+/**
+ * The view of a gated connection in which every command (and pipeline) gets only the time left
+ * until `deadline` (epoch ms, local clock; SPEC §8), at most the per-command timeout, and fails
+ * at once with `unavailable` (name `RedisUnavailable`) when none is left. `client` itself when
+ * `deadline` is undefined (outside a request) or `client` is not behind a gate (a plain
+ * connection in a test).
+ */
+export function atDeadline<C extends Client> (client: C, deadline: Deadline): C {
+  if (deadline === undefined) return client
+  const gate = gates.get(client)
+  return gate === undefined ? client : gate.at(deadline) as C
+}
+
 export class RedisGate {
   readonly #client: Client
   readonly #opts: RedisGateOptions
   readonly #commands: Set<string>
+  readonly #maxInFlight: number
+  #inFlight = 0
   #down = false
   #probing: Promise<boolean> | undefined
   #probedAt = 0
@@ -80,10 +116,16 @@ export class RedisGate {
     this.#client = client
     this.#opts = opts
     this.#commands = new Set(client.getBuiltinCommands().filter(c => c !== 'quit'))
-    this.client = this.#proxy()
+    this.#maxInFlight = opts.maxInFlight ?? Infinity
+    this.client = this.#proxy(undefined)
     client.on('ready', () => { this.syncClock().catch(() => {}) })
     this.#clock = setInterval(() => { this.syncClock().catch(() => {}) }, CLOCK_SYNC_MS)
     this.#clock.unref()
+  }
+
+  /** commands waiting for Redis now */
+  get inFlight (): number {
+    return this.#inFlight
   }
 
   /** true while Redis is known to be away (commands fail at once) */
@@ -100,18 +142,34 @@ export class RedisGate {
     return Date.now() + (this.#offset?.ms ?? 0)
   }
 
-  /** Epoch ms (local) by which a command issued now must be answered. */
-  deadline (): number {
-    return Math.min(currentDeadline() ?? Infinity, Date.now() + this.#opts.commandTimeoutMs)
+  /** The gated client bound to a request's `deadline` (epoch ms, local): see `atDeadline`. */
+  at (deadline: Deadline): Client {
+    return deadline === undefined ? this.client : this.#proxy(deadline)
   }
 
   /**
-   * The deadline of a write issued now, on Redis' clock (epoch ms), early enough that the reply
-   * arrives before the local deadline; 0 while the offset is unknown (then no check is made).
+   * The gated client in which every command gets at most `ms` from when it is issued (for a
+   * caller that cannot pass a deadline per call: @fastify/rate-limit's store, one command per
+   * request, under the REST limiter's own budget).
    */
-  redisDeadline (): number {
+  within (ms: number): Client {
+    return this.#proxy(undefined, ms)
+  }
+
+  /** Epoch ms (local) by which a command issued now for a request due at `deadline` must be answered. */
+  deadline (deadline?: Deadline): number {
+    const own = Date.now() + this.#opts.commandTimeoutMs
+    return deadline === undefined || deadline > own ? own : deadline
+  }
+
+  /**
+   * The deadline of a write issued now for a request due at `deadline`, on Redis' clock (epoch
+   * ms), early enough that the reply arrives before the local deadline; 0 while the offset is
+   * unknown (then no check is made).
+   */
+  redisDeadline (deadline?: Deadline): number {
     if (this.#offset === undefined) return 0
-    return Math.floor(this.deadline() + this.#offset.ms - this.#offset.uncertainty - CLOCK_MARGIN_MS)
+    return Math.floor(this.deadline(deadline) + this.#offset.ms - this.#offset.uncertainty - CLOCK_MARGIN_MS)
   }
 
   /** Measures Redis' clock offset with TIME (bounded; errors are ignored). */
@@ -176,11 +234,13 @@ export class RedisGate {
   }
 
   /** A command (or pipeline exec) under the gate. */
-  async #run<T> (call: () => Promise<T>): Promise<T> {
+  async #run<T> (call: () => Promise<T>, deadline: Deadline): Promise<T> {
     if (this.#down) throw unavailable('redis is not answering')
     const started = Date.now()
-    const remaining = this.deadline() - started
+    const remaining = this.deadline(deadline) - started
     if (remaining <= 0) throw unavailable('the request\'s deadline has passed')
+    if (deadline !== undefined && this.#inFlight >= this.#maxInFlight) throw unavailable('too many commands in flight')
+    this.#inFlight++
     try {
       // not left to ioredis' commandTimeout alone: it only starts when the command is written,
       // and an auto-pipelined command waits unwritten behind a pipeline Redis never answered
@@ -199,13 +259,15 @@ export class RedisGate {
         this.probe().catch(() => {})
       }
       throw err
+    } finally {
+      this.#inFlight--
     }
   }
 
-  #proxy (): Client {
+  #proxy (deadline: Deadline, timeoutMs?: number): Client {
     const gate = this
     const commands = this.#commands
-    return new Proxy(this.#client, {
+    const view = new Proxy(this.#client, {
       get (target, prop) {
         const value = Reflect.get(target, prop, target) as unknown
         if (typeof value !== 'function') return value
@@ -213,7 +275,7 @@ export class RedisGate {
           return (...args: unknown[]) => {
             // ioredis also takes a node-style callback last (@fastify/rate-limit's store uses it)
             const cb = typeof args[args.length - 1] === 'function' ? args.pop() as (err: unknown, value?: unknown) => void : undefined
-            const p = gate.#run(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+            const p = gate.#run(async () => await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), timeoutMs === undefined ? deadline : Date.now() + timeoutMs)
             if (cb === undefined) return p
             p.then((v) => cb(null, v), (err: unknown) => cb(err))
             return p.catch(() => undefined)
@@ -229,12 +291,15 @@ export class RedisGate {
           return (...args: unknown[]) => {
             const p = (value as (...a: unknown[]) => { exec: (...a: unknown[]) => Promise<unknown> }).apply(target, args)
             const exec = p.exec.bind(p)
-            p.exec = async (...a: unknown[]) => await gate.#run(async () => await exec(...a))
+            p.exec = async (...a: unknown[]) => await gate.#run(async () => await exec(...a), timeoutMs === undefined ? deadline : Date.now() + timeoutMs)
             return p
           }
         }
         return value.bind(target)
       }
     })
+    // only the plain view is looked up (a WeakMap entry per request would be GC work)
+    if (deadline === undefined && timeoutMs === undefined) gates.set(view, this)
+    return view
   }
 }

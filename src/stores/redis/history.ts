@@ -13,6 +13,8 @@ import { storeError } from './errors.js'
 import { appError } from '../../errors.js'
 import { RedisRateLimitStore } from './rate-limit.js'
 import { confirmReplicas } from './replicas.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import { compareIds, parseId } from '../../model/message-id.js'
 import { appendVariant, type AppendFeatures, type AppendReply, type AppendVariant } from './lua/append.js'
 import { SINCE, type Entry } from './lua/history-reads.js'
@@ -48,10 +50,11 @@ export interface RedisHistoryOptions {
    */
   foldSendLimit?: boolean
   /**
-   * The deadline of an append issued now, on Redis' clock (epoch ms; 0 for none): an append that
-   * Redis runs later writes nothing, so an `unavailable` answer always means "not written"
+   * The deadline of an append issued now for a request due at `deadline` (src/deadline.ts), on
+   * Redis' clock (epoch ms; 0 for none): an append that Redis runs later writes nothing, so an
+   * `unavailable` answer always means "not written"
    */
-  writeDeadline?: () => number
+  writeDeadline?: (deadline: Deadline) => number
   /** with the PostgreSQL archive (issue 16): see ArchiveHook */
   archive?: ArchiveHook
 }
@@ -82,7 +85,7 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #maxLen: number
   readonly #trimMode: string
   readonly #adapter: AdapterStream | undefined
-  readonly #writeDeadline: () => number
+  readonly #writeDeadline: (deadline: Deadline) => number
   readonly #archive: ArchiveHook | undefined
   readonly #listeners: MessageListener[] = []
   readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
@@ -120,13 +123,14 @@ export class RedisHistoryStore implements HistoryStore {
     return v
   }
 
-  async append (draft: MessageDraft, limit?: SendLimit): Promise<AppendResult> {
+  async append (draft: MessageDraft, limit?: SendLimit, deadline?: Deadline): Promise<AppendResult> {
+    const client = atDeadline(this.#client, deadline)
     const k = this.#keys
     const adapter = this.#adapter
     const archive = this.#archive
     // on Cluster the limit is decided first, by its own script (a repeat then costs a token)
     if (limit !== undefined && this.#limiter !== undefined) {
-      const d = await this.#limiter.take(limit.key, limit.rule)
+      const d = await this.#limiter.take(limit.key, limit.rule, deadline)
       if (!d.allowed) throw sendLimited(d.retryAfterMs)
     }
     const folded = limit !== undefined && this.#limiter === undefined ? limit : undefined
@@ -138,7 +142,7 @@ export class RedisHistoryStore implements HistoryStore {
       trim_mode: archive !== undefined ? '~' : this.#trimMode,
       max_len: archive?.backlogMaxLen ?? this.#maxLen,
       channel: k.messagesChannel,
-      deadline: String(Math.max(0, this.#writeDeadline())),
+      deadline: String(Math.max(0, this.#writeDeadline(deadline))),
       ...(draft.clientMsgId !== undefined && {
         idem_key: k.idempotency(draft.roomId, draft.userId, draft.clientMsgId, draft.sender),
         idem_ttl: IDEMPOTENCY_TTL_MS
@@ -152,7 +156,7 @@ export class RedisHistoryStore implements HistoryStore {
     let reply: AppendReply
     for (;;) {
       try {
-        reply = await this.#client[variant.script.name](...variant.args(values))
+        reply = await client[variant.script.name](...variant.args(values))
       } catch (err) {
         throw storeError(err)
       }
@@ -161,7 +165,7 @@ export class RedisHistoryStore implements HistoryStore {
       values.floor = await archive.newest(draft.roomId)
     }
     // REDIS_WAIT_REPLICAS (SPEC §2): N replicas hold it before the ack, a repeat included
-    if (reply[0] === 'appended' || reply[0] === 'duplicate') await confirmReplicas(this.#client, values.stream)
+    if (reply[0] === 'appended' || reply[0] === 'duplicate') await confirmReplicas(this.#client, values.stream, deadline)
     switch (reply[0]) {
       case 'appended': {
         // the draft already holds everything but the position: no need to parse the JSON
@@ -175,21 +179,22 @@ export class RedisHistoryStore implements HistoryStore {
     }
   }
 
-  async range (roomId: string, q: RangeQuery): Promise<RangeResult> {
+  async range (roomId: string, q: RangeQuery, deadline?: Deadline): Promise<RangeResult> {
+    const client = atDeadline(this.#client, deadline)
     const key = this.#keys.roomHistory(roomId)
     const count = q.limit + 1
     try {
       if (q.after !== undefined) {
         if (q.before !== undefined && compareIds(q.after, q.before) >= 0) return { messages: [], hasMore: false }
         const end = q.before !== undefined ? `(${q.before}` : '+'
-        const entries = await this.#client.xrange(key, `(${q.after}`, end, 'COUNT', count)
+        const entries = await client.xrange(key, `(${q.after}`, end, 'COUNT', count)
         const hasMore = entries.length > q.limit
         return { messages: toMessages(hasMore ? entries.slice(0, q.limit) : entries), hasMore }
       }
       // nothing precedes 0-0, and Redis refuses it as an exclusive end
       if (q.before !== undefined && compareIds(q.before, '0-1') < 0) return { messages: [], hasMore: false }
       const end = q.before !== undefined ? `(${q.before}` : '+'
-      const entries = await this.#client.xrevrange(key, end, '-', 'COUNT', count)
+      const entries = await client.xrevrange(key, end, '-', 'COUNT', count)
       const hasMore = entries.length > q.limit
       const page = hasMore ? entries.slice(0, q.limit) : entries
       return { messages: toMessages(page.reverse()), hasMore }
@@ -198,9 +203,9 @@ export class RedisHistoryStore implements HistoryStore {
     }
   }
 
-  async since (roomId: string, sinceId: string, limit: number): Promise<SinceResult> {
+  async since (roomId: string, sinceId: string, limit: number, deadline?: Deadline): Promise<SinceResult> {
     try {
-      const [start, first, entries] = await this.#client.sbSince(
+      const [start, first, entries] = await atDeadline(this.#client, deadline).sbSince(
         this.#keys.roomHistory(roomId), this.#keys.roomMeta(roomId), sinceId, limit + 1)
       const hasMore = entries.length > limit
       const missed = toMessages(hasMore ? entries.slice(0, limit) : entries)
@@ -213,9 +218,9 @@ export class RedisHistoryStore implements HistoryStore {
     }
   }
 
-  async has (roomId: string, id: string): Promise<boolean> {
+  async has (roomId: string, id: string, deadline?: Deadline): Promise<boolean> {
     try {
-      const entries = await this.#client.xrange(this.#keys.roomHistory(roomId), id, id, 'COUNT', 1)
+      const entries = await atDeadline(this.#client, deadline).xrange(this.#keys.roomHistory(roomId), id, id, 'COUNT', 1)
       return entries.length > 0
     } catch (err) {
       throw storeError(err)

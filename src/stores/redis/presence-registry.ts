@@ -5,6 +5,8 @@
  */
 import { ENTRY_SEPARATOR, type HeartbeatInput, type HeartbeatResult, type PresenceChange, type RoomChange } from '../presence.js'
 import { Batch } from './batch.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import { forgetOffline, ONLINE_CHUNK, toChange, type PresenceContext } from './presence-context.js'
 import type { RoomReply, UserReply } from './lua/presence.js'
 import type { BeatReply } from './lua/instances.js'
@@ -37,8 +39,9 @@ export class PresenceRegistry {
     return change
   }
 
-  async joinRoom (roomId: string, userId: string, socketId: string): Promise<RoomChange> {
-    const { client, keys: k, instanceId } = this.#ctx
+  async joinRoom (roomId: string, userId: string, socketId: string, deadline?: Deadline): Promise<RoomChange> {
+    const { keys: k, instanceId } = this.#ctx
+    const client = atDeadline(this.#ctx.client, deadline)
     const [, edges] = await Promise.all([
       client.sadd(k.instanceRooms(instanceId), roomId),
       client.sbRoomJoin(k.roomConns(roomId), k.roomUsers(roomId), k.roomChannel, roomId, this.#prefix, socketId, userId)
@@ -46,8 +49,9 @@ export class PresenceRegistry {
     return firstEdge(roomId, edges)
   }
 
-  async leaveRoom (roomId: string, userId: string, socketId: string): Promise<RoomChange> {
-    const { client, keys: k } = this.#ctx
+  async leaveRoom (roomId: string, userId: string, socketId: string, deadline?: Deadline): Promise<RoomChange> {
+    const { keys: k } = this.#ctx
+    const client = atDeadline(this.#ctx.client, deadline)
     return firstEdge(roomId, await client.sbRoomLeave(k.roomConns(roomId), k.roomUsers(roomId), k.roomChannel, roomId, this.#prefix, socketId, userId))
   }
 

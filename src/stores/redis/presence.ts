@@ -24,6 +24,8 @@ import type {
   RoomChange, RoomMember, RoomPresenceListener, SweepResult
 } from '../presence.js'
 import { storeError } from './errors.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import { INSTANCE_SCRIPTS } from './lua/instances.js'
 import { PRESENCE_SCRIPTS } from './lua/presence.js'
 import { defineScripts } from './lua/script.js'
@@ -77,12 +79,12 @@ export class RedisPresenceStore implements PresenceStore {
     return await guarded(async () => await this.#registry.disconnect(userId, socketId))
   }
 
-  async joinRoom (roomId: string, userId: string, socketId: string): Promise<RoomChange> {
-    return await guarded(async () => await this.#registry.joinRoom(roomId, userId, socketId))
+  async joinRoom (roomId: string, userId: string, socketId: string, deadline?: Deadline): Promise<RoomChange> {
+    return await guarded(async () => await this.#registry.joinRoom(roomId, userId, socketId, deadline))
   }
 
-  async leaveRoom (roomId: string, userId: string, socketId: string): Promise<RoomChange> {
-    return await guarded(async () => await this.#registry.leaveRoom(roomId, userId, socketId))
+  async leaveRoom (roomId: string, userId: string, socketId: string, deadline?: Deadline): Promise<RoomChange> {
+    return await guarded(async () => await this.#registry.leaveRoom(roomId, userId, socketId, deadline))
   }
 
   async heartbeat (input: HeartbeatInput): Promise<HeartbeatResult> {
@@ -97,20 +99,25 @@ export class RedisPresenceStore implements PresenceStore {
     await guarded(async () => { await this.#sweeper.removeInstance() })
   }
 
-  async get (userId: string): Promise<PresenceState> {
-    return (await this.query([userId]))[0]
+  async get (userId: string, deadline?: Deadline): Promise<PresenceState> {
+    return (await this.query([userId], deadline))[0]
   }
 
-  async query (userIds: readonly string[]): Promise<PresenceState[]> {
-    return await guarded(async () => await queryUsers(this.#ctx, userIds))
+  async query (userIds: readonly string[], deadline?: Deadline): Promise<PresenceState[]> {
+    return await guarded(async () => await queryUsers(this.#at(deadline), userIds))
   }
 
-  async roomMembers (roomId: string): Promise<RoomMember[]> {
-    return await guarded(async () => await roomMembers(this.#ctx, roomId))
+  async roomMembers (roomId: string, deadline?: Deadline): Promise<RoomMember[]> {
+    return await guarded(async () => await roomMembers(this.#at(deadline), roomId))
   }
 
-  async stats (): Promise<ClusterStats> {
-    return await guarded(async () => await clusterStats(this.#ctx))
+  async stats (deadline?: Deadline): Promise<ClusterStats> {
+    return await guarded(async () => await clusterStats(this.#at(deadline)))
+  }
+
+  /** the context whose client is bound to a request's deadline (src/deadline.ts) */
+  #at (deadline: Deadline): PresenceContext {
+    return deadline === undefined ? this.#ctx : { ...this.#ctx, client: atDeadline(this.#ctx.client, deadline) }
   }
 
   onPresence (listener: PresenceListener): void { this.#edges.onPresence(listener) }

@@ -7,6 +7,8 @@
  */
 import type { Redis, Cluster } from 'ioredis'
 import { storeError } from './errors.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import type { RateLimitDecision, TokenBucketRule, WindowRule } from '../../model/rate-window.js'
 import type { RateLimitStore } from '../rate-limit.js'
 import { HIT, TAKE, type LimitReply } from './lua/rate-limit.js'
@@ -25,17 +27,17 @@ export class RedisRateLimitStore implements RateLimitStore {
     defineScripts(this.#client, [TAKE, HIT])
   }
 
-  async take (key: string, rule: TokenBucketRule): Promise<RateLimitDecision> {
+  async take (key: string, rule: TokenBucketRule, deadline?: Deadline): Promise<RateLimitDecision> {
     try {
-      return decision(await this.#client.sbRateTake(key, rule.burst, rule.perSecond))
+      return decision(await atDeadline(this.#client, deadline).sbRateTake(key, rule.burst, rule.perSecond))
     } catch (err) {
       throw storeError(err)
     }
   }
 
-  async hit (key: string, rule: WindowRule): Promise<RateLimitDecision> {
+  async hit (key: string, rule: WindowRule, deadline?: Deadline): Promise<RateLimitDecision> {
     try {
-      return decision(await this.#client.sbRateHit(key, rule.limit, rule.windowMs))
+      return decision(await atDeadline(this.#client, deadline).sbRateHit(key, rule.limit, rule.windowMs))
     } catch (err) {
       throw storeError(err)
     }

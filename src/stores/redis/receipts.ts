@@ -7,6 +7,8 @@ import type { Redis, Cluster } from 'ioredis'
 import type { Keys } from '../keys.js'
 import type { MarkResult, ReceiptStore } from '../receipts.js'
 import { storeError } from './errors.js'
+import { atDeadline } from './gate.js'
+import type { Deadline } from '../../deadline.js'
 import { MARK } from './lua/receipts.js'
 import { defineScripts } from './lua/script.js'
 
@@ -25,17 +27,17 @@ export class RedisReceiptStore implements ReceiptStore {
     defineScripts(this.#client, [MARK])
   }
 
-  async mark (roomId: string, userId: string, messageId: string): Promise<MarkResult> {
+  async mark (roomId: string, userId: string, messageId: string, deadline?: Deadline): Promise<MarkResult> {
     try {
-      return await this.#client.sbReceiptMark(this.#keys.roomReceipts(roomId), this.#keys.roomHistory(roomId), userId, messageId)
+      return await atDeadline(this.#client, deadline).sbReceiptMark(this.#keys.roomReceipts(roomId), this.#keys.roomHistory(roomId), userId, messageId)
     } catch (err) {
       throw storeError(err)
     }
   }
 
-  async list (roomId: string): Promise<Record<string, string>> {
+  async list (roomId: string, deadline?: Deadline): Promise<Record<string, string>> {
     try {
-      return await this.#client.hgetall(this.#keys.roomReceipts(roomId))
+      return await atDeadline(this.#client, deadline).hgetall(this.#keys.roomReceipts(roomId))
     } catch (err) {
       throw storeError(err)
     }

@@ -10,13 +10,14 @@
  * node that holds the room's slot. WAIT blocks that connection until the replicas answer
  * (normally one replication round trip), so a primary with fewer than N connected replicas is
  * refused at once from `ROLE` instead of blocking every command behind it until the timeout.
- * The wait is bounded by the request's deadline (src/deadline.ts): fewer than N in time is
+ * The wait is bounded by the request's deadline (src/deadline.ts, passed by the caller): fewer than N in time is
  * `unavailable`; the message may be stored then, and a retry with the same `clientMsgId`
  * returns it (with the same confirmation).
  */
 import { Cluster, type Redis } from 'ioredis'
 import { appError } from '../../errors.js'
-import { currentDeadline } from '../../deadline.js'
+import type { Deadline } from '../../deadline.js'
+import { atDeadline } from './gate.js'
 import { storeError } from './errors.js'
 
 /** the most a confirmation waits outside any request (heartbeats, tests) */
@@ -42,13 +43,14 @@ export function waitReplicas (client: Client): number {
 /**
  * Resolves once the configured number of replicas hold every write made so far through
  * `client` on the node holding `key`; at once when none is configured. Throws the catalog's
- * `unavailable` when they do not within the request's deadline.
+ * `unavailable` when they do not within the request's `deadline` (epoch ms; undefined: 1.5 s).
  */
-export async function confirmReplicas (client: Client, key: string): Promise<void> {
-  const n = required.get(client)
+export async function confirmReplicas (gated: Client, key: string, deadline?: Deadline): Promise<void> {
+  const n = required.get(gated)
   if (n === undefined) return
-  const left = Math.min(currentDeadline() ?? Infinity, Date.now() + DEFAULT_WAIT_MS) - Date.now() - MARGIN_MS
+  const left = Math.min(deadline ?? Infinity, Date.now() + DEFAULT_WAIT_MS) - Date.now() - MARGIN_MS
   if (left <= 0) throw notConfirmed(0, n)
+  const client = atDeadline(gated, deadline)
   let acked: number
   try {
     const connected = await run(client, key, p => p.role()) as [string, string, unknown[]]
