@@ -33,7 +33,6 @@ import type { Config } from '../src/config.js'
 import { RedisGate } from '../src/stores/redis/gate.js'
 import { REDIS_BUDGET_MS, currentContext, runInContext, runWithDeadline, type DeadlineContext } from '../src/deadline.js'
 import { setWaitReplicas } from '../src/stores/redis/replicas.js'
-import { APPEND_COMMANDS } from '../src/stores/redis/lua/append.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -87,7 +86,6 @@ function create (config: Config, options: RedisOptions, cluster: { shardedSubscr
       redisOptions: options,
       enableOfflineQueue: options.enableOfflineQueue,
       enableAutoPipelining: options.enableAutoPipelining,
-      autoPipeliningIgnoredCommands: options.autoPipeliningIgnoredCommands,
       clusterRetryStrategy: retry,
       // a failed-over slot answers MOVED / CLUSTERDOWN / a closed connection: retry soon after a
       // topology refresh (the request's deadline in the gate bounds the whole wait, SPEC §8)
@@ -191,10 +189,7 @@ export default fp(async (fastify) => {
     // a backstop only: the gate decides first (it lets a reply already in the socket win, which
     // ioredis' own timer would not)
     commandTimeout: COMMAND_TIMEOUT_MS + 500,
-    enableAutoPipelining: true,
-    // except the history append, sent at once: one per message, and an auto-pipeline of one
-    // costs more than the append itself (see APPEND_COMMANDS)
-    autoPipeliningIgnoredCommands: APPEND_COMMANDS
+    enableAutoPipelining: true
   }), 'cmd')
   const gate = new RedisGate(raw, {
     commandTimeoutMs: COMMAND_TIMEOUT_MS,

@@ -136,23 +136,6 @@ return { 'appended', id }
 /** The command name of a variant: `sbAppend` plus its features, e.g. `sbAppendOnceLimited`. */
 export type AppendCommand = `sbAppend${'' | 'Once'}${'' | 'Limited'}${'' | 'ToAdapter'}${'' | 'Archived'}`
 
-/**
- * Every variant's command name. The command connection sends these at once instead of
- * auto-pipelining them (plugins/redis.ts): a message arrives on its own, so its append would
- * mostly be an auto-pipeline of one, and ioredis builds each pipeline by copying every script
- * command of the connection onto it (about 35 here), which cost more Node CPU per message than
- * the append itself (callgrind, node --jitless, sequential appends: 614k -> 380k instructions
- * per append).
- */
-export const APPEND_COMMANDS: AppendCommand[] = []
-for (const once of ['', 'Once'] as const) {
-  for (const limited of ['', 'Limited'] as const) {
-    for (const adapter of ['', 'ToAdapter'] as const) {
-      for (const archive of ['', 'Archived'] as const) APPEND_COMMANDS.push(`sbAppend${once}${limited}${adapter}${archive}`)
-    }
-  }
-}
-
 export interface AppendVariant {
   script: Script & { name: AppendCommand }
   /** the variant's KEYS then ARGV, in its order */
