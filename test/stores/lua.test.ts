@@ -97,7 +97,7 @@ return out`
   t.ok(reply.some((v, i) => i % 2 === 1 && v === 1) && reply.some((v, i) => i % 2 === 1 && v === 0), 'the cases hold both answers')
   // past() with Redis' own clock
   const [s] = await client.time()
-  const now = `return { past(ARGV[1]) and 1 or 0, past(ARGV[2]) and 1 or 0, past(ARGV[3]) and 1 or 0 }`
+  const now = 'return { past(ARGV[1]) and 1 or 0, past(ARGV[2]) and 1 or 0, past(ARGV[3]) and 1 or 0 }'
   t.same(await client.eval(NOW_MS + PAST + now, 0, '0', String(Number(s) * 1000 - 1001), String(Number(s) * 1000 + 60_000)), [0, 1, 0],
     'no deadline: not past; a second ago: past; in a minute: not past')
 })
