@@ -11,6 +11,7 @@ import { PRESENCE_SCRIPTS } from '../../src/stores/redis/lua/presence.js'
 import { HIT, TAKE } from '../../src/stores/redis/lua/rate-limit.js'
 import { MARK } from '../../src/stores/redis/lua/receipts.js'
 import type { Script } from '../../src/stores/redis/lua/script.js'
+import { NOW_MS, PAST } from '../../src/stores/redis/lua/clock.js'
 import { redisClient, startRedis } from '../helpers/redis.js'
 
 const redis = await startRedis()
@@ -68,4 +69,35 @@ t.test('an append variant takes exactly its keys, then its arguments', async (t)
     t.equal(args.length, v.script.numberOfKeys + argv, `${v.script.name}: ${v.script.numberOfKeys} keys + ${argv} arguments`)
   }
   t.throws(() => appendVariant(variants[15]).args({ stream: 's' }), /no value for the script argument/, 'a missing value throws')
+})
+
+t.test('past(deadline) is now_ms() > deadline, also where it compares strings (lua/clock.ts)', async (t) => {
+  const client = redisClient(t, redis.url)
+  // past_at against the plain formula for TIME replies around a deadline's second boundaries
+  const lua = NOW_MS + PAST + `
+local out = {}
+for i = 1, #ARGV, 3 do
+  local t, d = { ARGV[i], ARGV[i + 1] }, ARGV[i + 2]
+  local want = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(d)
+  out[#out + 1] = (past_at(t, d) == want) and 1 or 0
+  out[#out + 1] = want and 1 or 0
+end
+return out`
+  const cases: Array<[string, string, string]> = []
+  for (const sec of ['1764500000', '1764500001', '1764499999', '9999999999']) {
+    for (const us of ['0', '999', '1000', '998999', '999000', '999999']) {
+      for (const d of ['1764500000000', '1764500000001', '1764500000998', '1764500000999', '1764500001000', '1764499999999', '5', '99999999999999', '1764500000']) {
+        cases.push([sec, us, d])
+      }
+    }
+  }
+  const reply = await client.eval(lua, 0, ...cases.flat()) as number[]
+  const wrong = cases.filter((_, i) => reply[2 * i] !== 1)
+  t.same(wrong, [], `past_at agrees with the formula in all ${cases.length} cases`)
+  t.ok(reply.some((v, i) => i % 2 === 1 && v === 1) && reply.some((v, i) => i % 2 === 1 && v === 0), 'the cases hold both answers')
+  // past() with Redis' own clock
+  const [s] = await client.time()
+  const now = 'return { past(ARGV[1]) and 1 or 0, past(ARGV[2]) and 1 or 0, past(ARGV[3]) and 1 or 0 }'
+  t.same(await client.eval(NOW_MS + PAST + now, 0, '0', String(Number(s) * 1000 - 1001), String(Number(s) * 1000 + 60_000)), [0, 1, 0],
+    'no deadline: not past; a second ago: past; in a minute: not past')
 })

@@ -18,14 +18,14 @@
  * meta hash on an old stream (conservatively: from here on).
  */
 import type { RedisValue } from 'ioredis'
-import { NOW_MS } from './clock.js'
+import { NOW_MS, PAST } from './clock.js'
 import { TAKE_TOKEN } from './rate-limit.js'
 import { args, locals, type Script, type Slot } from './script.js'
 
 export interface AppendFeatures { once: boolean, limited: boolean, adapter: boolean, archive: boolean }
 
 /**
- * - `appended`: stored and published; the id and the exact JSON published;
+ * - `appended`: stored and published; its id (the caller has the rest: the JSON is not sent back);
  * - `duplicate`: a repeat; the first message's JSON (nothing written, no token taken);
  * - `limited`: the sender is over its limit; the wait in ms (nothing written);
  * - `late`: Redis ran the script after its deadline (nothing written: the sender was already
@@ -33,7 +33,7 @@ export interface AppendFeatures { once: boolean, limited: boolean, adapter: bool
  * - `needs_floor`: a new epoch would start and the archive's newest id is needed (nothing written).
  */
 export type AppendReply =
-  | ['appended', id: string, json: string]
+  | ['appended', id: string]
   | ['duplicate', json: string]
   | ['limited', retryAfterMs: number]
   | ['late']
@@ -82,8 +82,8 @@ function slots (f: AppendFeatures): { keys: Array<Slot<KeyName>>, argv: Array<Sl
 
 function body (f: AppendFeatures): string {
   const when = (on: boolean, lua: string): string => on ? lua : ''
-  return NOW_MS + when(f.limited, TAKE_TOKEN) + `
-if deadline ~= '0' and now_ms() > tonumber(deadline) then return { 'late' } end
+  return NOW_MS + PAST + when(f.limited, TAKE_TOKEN) + `
+if past(deadline) then return { 'late' } end
 ` + when(f.once, `
 local seen = redis.call('GET', idem_key)
 if seen then return { 'duplicate', seen } end
@@ -93,8 +93,9 @@ if floor == '' and redis.call('EXISTS', stream) == 0 then return { 'needs_floor'
 local wait = take_token(bucket, tonumber(burst), tonumber(per_second))
 if wait then return { 'limited', wait } end
 `) + `
-local id
-if redis.call('EXISTS', stream) == 0 then
+-- NOMKSTREAM: no stream, no write (one command where EXISTS then XADD were two)
+local id = redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', trim_mode, max_len, '*', 'd', body)
+if not id then
   -- a new epoch starts after every id of the old one: old ids are at most max(now, the old
   -- start) (XADD * only runs ahead of the clock from a start that did), so one ms past that.
   -- After a flush the old start is gone too; then only an epoch begun in this very ms could
@@ -114,7 +115,6 @@ if redis.call('EXISTS', stream) == 0 then
   redis.call('HSET', meta, 'floor', floor)
 `) + `
 else
-  id = redis.call('XADD', stream, 'MAXLEN', trim_mode, max_len, '*', 'd', body)
   redis.call('HSETNX', meta, 'start', id)
 end
 ` + when(f.archive, `
@@ -129,7 +129,7 @@ redis.call('PUBLISH', channel, json)
 ` + when(f.adapter, `
 redis.call('XADD', adapter_stream, 'MAXLEN', '~', adapter_max_len, '*', 'uid', 'emitter', 'nsp', '/', 'type', '3', 'data', envelope_head .. json .. envelope_tail)
 `) + `
-return { 'appended', id, json }
+return { 'appended', id }
 `
 }
 
