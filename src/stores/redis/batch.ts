@@ -3,6 +3,7 @@
  * cluster, where a pipeline must stay on one node, each command goes out at once and
  * auto-pipelining groups them per node. Each `add` gives that command's typed reply.
  */
+import { withScripts } from './lua/script.js'
 import { Cluster, type ClientContext, type Redis, type RedisCommander, type Result } from 'ioredis'
 
 /**
@@ -19,7 +20,7 @@ export class Batch {
 
   constructor (client: Redis | Cluster) {
     this.#client = client
-    this.#pipeline = client instanceof Cluster ? undefined : client.pipeline()
+    this.#pipeline = client instanceof Cluster ? undefined : withScripts(client.pipeline())
   }
 
   add<R> (call: Call<R>): Promise<R> {
