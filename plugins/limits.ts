@@ -13,7 +13,8 @@
  *   per principal (`sub`), per IP when anonymous or when the token does not verify. One
  *   instance-wide onRequest hook, before the /v1 auth hook, so failed authentications count too;
  *   /health/*, /metrics and /docs are not limited; if Redis fails, requests pass (skipOnError).
- * - the frame and outgoing-buffer rules of the transports (src/realtime/protection.ts).
+ * - the frame and outgoing-buffer rules of the transports (src/realtime/protection.ts), whose
+ *   per-packet listener also stamps each ping for the RTT metric (src/metrics/socket.ts).
  *
  * Any RATE_LIMIT_* set to 0 switches its limit off: nothing is registered for it and no Redis call is made.
  */
@@ -29,6 +30,7 @@ import { MemoryRateLimitStore } from '../src/stores/memory/rate-limit.js'
 import { RedisRateLimitStore } from '../src/stores/redis/rate-limit.js'
 import { SocketLimits, LIMITER_BUDGET_MS } from '../src/realtime/limits.js'
 import { protectTransports, type Engine } from '../src/realtime/protection.js'
+import { pingWritten } from '../src/metrics/socket.js'
 import { installTransportGuard, type TransportGuard } from '../src/realtime/transport-guard.js'
 
 export interface Limits {
@@ -78,6 +80,8 @@ export default fp(async (fastify) => {
 
   protectTransports(engine, {
     maxBufferBytes: c.MAX_SOCKET_BUFFER_BYTES,
+    // the RTT's start (SPEC §6), from the same packetCreate listener: one listener per packet
+    onPing: pingWritten,
     onOversizedFrame: (conn) => {
       metrics.oversizedFrames.inc()
       log.info({ conn: conn.id, transport: conn.transport, maxFrameBytes: c.MAX_FRAME_BYTES }, 'frame over MAX_FRAME_BYTES; connection closed')

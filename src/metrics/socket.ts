@@ -8,6 +8,9 @@
  * RTT: Engine.IO (protocol 4) sends `ping` every pingInterval and the client answers `pong` on
  * its own: the server socket emits `packetCreate` for the ping it writes and `heartbeat` when the
  * pong arrives, so ping → pong is timed on this instance's clock alone (no client cooperation).
+ * The ping is stamped by `pingWritten`, which the transport protection's `packetCreate` listener
+ * calls (src/realtime/protection.ts `onPing`, wired in plugins/limits.ts): one listener per
+ * connection sees every packet, instead of two.
  */
 import type { Logger } from '../log.js'
 import { DISCONNECT_REASONS, eventInstrument, type SocketFamilies } from './families.js'
@@ -18,8 +21,17 @@ import type { AppSocket } from '../realtime/types.js'
 const PING_AT = Symbol('switchboard.pingAt')
 interface EioSocket { [PING_AT]?: number, on: (event: string, listener: (...args: any[]) => void) => void }
 
+/**
+ * A ping is being written on this Engine.IO socket: the start of its RTT (SPEC §6
+ * switchboard_socket_rtt_seconds). Called for each ping by the one `packetCreate` listener of the
+ * connection (src/realtime/protection.ts `onPing`); the pong's `heartbeat` ends it.
+ */
+export function pingWritten (conn: object): void {
+  (conn as EioSocket)[PING_AT] = performance.now()
+}
+
 export interface SocketInstruments {
-  /** engine.io `connection` listener: times ping → pong */
+  /** engine.io `connection` listener: ends the ping → pong timing started by `pingWritten` */
   engineConnection: (conn: EioSocket) => void
   /** a namespace accepted a socket: counted, logged, its disconnect reason counted later */
   connected: (socket: AppSocket) => void
@@ -31,9 +43,6 @@ export interface SocketInstruments {
 
 export function createSocketInstruments (f: SocketFamilies, log: Logger): SocketInstruments {
   const rttSlot = f.rtt.slot()
-  function onPacketCreate (this: EioSocket, packet: { type: string }): void {
-    if (packet.type === 'ping') this[PING_AT] = performance.now()
-  }
   function onHeartbeat (this: EioSocket): void {
     const at = this[PING_AT]
     if (at !== undefined && at > 0) {
@@ -53,7 +62,8 @@ export function createSocketInstruments (f: SocketFamilies, log: Logger): Socket
 
   return {
     engineConnection (conn) {
-      conn.on('packetCreate', onPacketCreate)
+      // the field from the start: every connection keeps one shape
+      conn[PING_AT] = 0
       conn.on('heartbeat', onHeartbeat)
     },
     connected (socket) {

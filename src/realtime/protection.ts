@@ -17,10 +17,22 @@
  *   A healthy connection's buffer is empty, so the exact measure is O(1) and happens once per
  *   MAX_SOCKET_BUFFER_BYTES sent: the check costs an addition per packet. A stuck connection is
  *   closed within one packet of passing the limit, and its buffers are dropped.
+ *
+ * The check is the connection's only `packetCreate` listener: it also tells `onPing` of every
+ * ping engine.io writes (the start of the SPEC §6 RTT, src/metrics/socket.ts), so a packet costs
+ * one listener call (with two listeners Node's emitter copies the listener array per packet).
+ * The estimate and the closing mark are fields on the connection, not WeakMap entries: a packet
+ * costs no hash lookup either.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-interface EnginePacket { data?: unknown }
+interface EnginePacket { type?: string, data?: unknown }
+
+/** bytes sent on the connection since its last exact measure (an over-estimate) */
+const ESTIMATE = Symbol('switchboard.bufferEstimate')
+/** set once the connection is being closed as a slow consumer */
+const CLOSING = Symbol('switchboard.closing')
+interface Tracked { [ESTIMATE]?: number, [CLOSING]?: boolean }
 
 /** The parts of an engine.io Socket used here (engine.io's own types are not exported by socket.io). */
 export interface EngineConn {
@@ -43,6 +55,8 @@ export interface TransportProtectionOptions {
   maxBufferBytes: number
   onOversizedFrame?: (conn: { id: string, transport: string }) => void
   onSlowConsumer?: (conn: { id: string, transport: string }, bufferedBytes: number) => void
+  /** a ping packet is being written on the connection (called from the packetCreate listener, before the write) */
+  onPing?: (conn: EngineConn) => void
 }
 
 function sizeOf (data: unknown): number {
@@ -64,9 +78,8 @@ export function bufferedBytes (conn: EngineConn): number {
 const OVERSIZED_WS = /Max payload size exceeded/
 
 export function protectTransports (engine: Engine, opts: TransportProtectionOptions): void {
-  const estimate = new WeakMap<EngineConn, number>()
-  const closing = new WeakSet<EngineConn>()
   const max = opts.maxBufferBytes
+  const onPing = opts.onPing
 
   function close (conn: EngineConn): void {
     const ws = conn.transport.socket
@@ -78,21 +91,22 @@ export function protectTransports (engine: Engine, opts: TransportProtectionOpti
   }
 
   // shared listeners (engine.io calls them with `this` = the connection): no closure per connection
-  function onPacketCreate (this: EngineConn, packet: EnginePacket): void {
-    if (closing.has(this)) return
-    const n = (estimate.get(this) ?? 0) + sizeOf(packet.data)
+  function onPacketCreate (this: EngineConn & Tracked, packet: EnginePacket): void {
+    if (packet.type === 'ping' && onPing !== undefined) onPing(this)
+    if (this[CLOSING] === true) return
+    const n = (this[ESTIMATE] ?? 0) + sizeOf(packet.data)
     if (n <= max) {
-      estimate.set(this, n)
+      this[ESTIMATE] = n
       return
     }
     // the packet is not in writeBuffer yet: it is pushed after this event
     const exact = bufferedBytes(this) + sizeOf(packet.data)
     if (exact <= max) {
-      estimate.set(this, exact)
+      this[ESTIMATE] = exact
       return
     }
-    estimate.delete(this)
-    closing.add(this)
+    this[ESTIMATE] = 0
+    this[CLOSING] = true
     opts.onSlowConsumer?.({ id: this.id, transport: this.transport.name }, exact)
     // not from inside the emit that is writing (it may be a broadcast iterating over a room)
     const conn = this
@@ -100,13 +114,15 @@ export function protectTransports (engine: Engine, opts: TransportProtectionOpti
   }
 
   function onClose (this: EngineConn, reason: string, description?: unknown): void {
-    estimate.delete(this)
     if (reason === 'transport error' && OVERSIZED_WS.test(String((description as { message?: unknown } | undefined)?.message ?? ''))) {
       opts.onOversizedFrame?.({ id: this.id, transport: this.transport.name })
     }
   }
 
-  engine.on('connection', (conn) => {
+  engine.on('connection', (conn: EngineConn & Tracked) => {
+    // both fields from the start: every connection keeps one shape
+    conn[ESTIMATE] = 0
+    conn[CLOSING] = false
     conn.on('packetCreate', onPacketCreate)
     conn.on('close', onClose)
   })
