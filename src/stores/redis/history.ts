@@ -296,11 +296,6 @@ export class RedisHistoryStore implements HistoryStore {
     this.#shards?.unfollow(roomId)
   }
 
-  /** Cluster: rooms followed now (the relay's shard subscriptions). */
-  get followed (): number | undefined {
-    return this.#shards?.size
-  }
-
   /** Resolves once the relay subscription is active (or has failed and will be retried). */
   async ready (): Promise<void> {
     await this.#subscribed

@@ -98,9 +98,6 @@ export class ShardSubscriptions {
     if (!shard.dropped) shard.conn.sunsubscribe(this.#o.channelOf(roomId)).catch(() => {})
   }
 
-  /** Rooms followed (for tests and stats). */
-  get size (): number { return this.#rooms.size }
-
   close (): void {
     this.#closed = true
     for (const s of this.#shards.values()) { s.dropped = true; s.conn.disconnect() }
