@@ -4,7 +4,8 @@
  * `typing` event and one `message:send` per room. Counts the pub/sub messages each instance's
  * Redis subscriber connections receive, for the classic adapter on one Redis (ADAPTER=redis)
  * and the sharded adapter on a Redis Cluster (REDIS_CLUSTER_NODES, `dynamic` subscriptions).
- * `typing` travels through the Socket.IO adapter; `message:new` through the history relay.
+ * `typing` travels through the Socket.IO adapter; `message:new` through the history relay
+ * (sharded on a Cluster: SPUBLISH per room, each instance subscribed to its rooms only).
  *
  *   node --import=tsx bench/pubsub-fanin.ts
  */
@@ -43,8 +44,11 @@ async function instance (env: Record<string, string>): Promise<{ app: FastifyIns
   const redis = inner?.redis ?? null
   if (redis === null) throw new Error('needs Redis')
   for (const event of ['messageBuffer', 'pmessageBuffer', 'smessageBuffer']) redis.adapterSub.on(event, () => { counts.adapter++ })
-  // the relay's channel (`<prefix>messages`); the same connection carries presence edges
-  redis.subscriber.on('message', (channel: string) => { if (channel.endsWith('messages')) counts.relay++; else counts.other++ })
+  // the relay's publications: every message the store receives from pub/sub reaches its
+  // listeners once (one Redis: the `<prefix>messages` channel; a Cluster: the rooms' shard
+  // channels, on the store's own connections); `subscriber` also carries presence edges
+  inner?.messages.store.onMessage(() => { counts.relay++ })
+  redis.subscriber.on('message', (channel: string) => { if (!channel.endsWith('messages')) counts.other++ })
   return { app, url: `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`, counts }
 }
 

@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin'
 import type { Logger } from '../src/log.js'
 import { createMessageService, type MessageService } from '../src/domain/messages.js'
-import { startRelay } from '../src/realtime/relay.js'
+import { startRelay, type Relay } from '../src/realtime/relay.js'
 import type { AppNamespace } from '../src/realtime/types.js'
 import type { HistoryStore } from '../src/stores/history.js'
 import { MemoryHistoryStore } from '../src/stores/memory/history.js'
@@ -28,6 +28,8 @@ export interface Messages {
 declare module 'fastify' {
   interface FastifyInstance {
     messages: Messages
+    /** the message relay: `roomLive` for room:join (per-room feeds on a Cluster) */
+    relay: Relay
     /** the PostgreSQL archiver, with DATABASE_URL (issue 16) */
     archiver?: Archiver
   }
@@ -84,7 +86,9 @@ export default fp(async (fastify) => {
       writeDeadline: redis.redisDeadline,
       // with redis-streams, messages reach sockets through the adapter's stream (recoverable)
       ...(c.ADAPTER === 'redis-streams' && { adapter: { key: keys.adapterStream, maxLen: ADAPTER_STREAM_MAX_LEN } }),
-      ...(archiveHook !== undefined && { archive: archiveHook })
+      ...(archiveHook !== undefined && { archive: archiveHook }),
+      // on a cluster, messages go by sharded pub/sub, per room (docs/scaling.md)
+      ...(redis.shards !== null && { shards: redis.shards })
     })
   let store: HistoryStore = base
   if (archive !== undefined && redis !== null && base instanceof RedisHistoryStore) {
@@ -109,5 +113,6 @@ export default fp(async (fastify) => {
   fastify.decorate('messages', { store, service })
 
   // every message the store publishes (from any instance) reaches this instance's sockets
-  startRelay(store, fastify.io.of('/') as AppNamespace, fastify.log.child({ component: 'realtime' }))
+  const relay = startRelay(store, fastify.io.of('/') as AppNamespace, fastify.log.child({ component: 'realtime' }))
+  fastify.decorate('relay', relay)
 }, { name: 'messages', dependencies: ['config', 'redis', 'limits', 'socket-io'], fastify: '5.x' })

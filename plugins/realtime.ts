@@ -105,7 +105,8 @@ export default fp(async (fastify) => {
     maxRoomsPerSocket: c.MAX_ROOMS_PER_SOCKET,
     isDraining,
     onSent: metrics.messagesSent.socket,
-    onCatchUp: (recovered) => { catchups.inc(recovered ? caughtUp.true : caughtUp.false) }
+    onCatchUp: (recovered) => { catchups.inc(recovered ? caughtUp.true : caughtUp.false) },
+    roomLive: fastify.relay.roomLive
   })
   fastify.decorate('socketEvents', events as ReadonlySet<string>)
 

@@ -10,16 +10,18 @@
  *   (connected to a demoted master) drops the connection so that the next one goes to the new master.
  * - `REDIS_CLUSTER_NODES`: ioredis Cluster, whose slot map is refreshed every few seconds and on
  *   every MOVED / failed node, so promoted replicas and nodes on new addresses are found again.
- *   The relay subscriber is a plain connection to any one node (classic PUBLISH reaches every
- *   node), rotating to another node when its node goes away: a plain connection reports the
- *   drop ('close'), which the relay needs to replay the gap.
+ *   The `subscriber` (presence edges) is a plain connection to any one node (classic PUBLISH
+ *   reaches every node), rotating to another node when its node goes away: a plain connection
+ *   reports the drop ('close'), which the relay needs to replay the gap. Messages go by sharded
+ *   pub/sub instead (`shards`: per room, on the room's primary).
  *
  * - `client`: commands on the request path. No offline queue and a command timeout, behind the
  *   gate (src/stores/redis/gate.ts): one deadline per request or socket event (src/deadline.ts;
  *   `request.deadline`, set here for REST, in both modes), and once Redis is known away every command fails at once: a request
  *   answers `unavailable` at once while Redis is known away, and within its Redis budget
  *   (REDIS_BUDGET_MS, 1.5 s, inside SPEC §8's 2 s) while Redis is frozen.
- * - `subscriber`: the relay's subscription (messages published by the append script).
+ * - `subscriber`: the relays' subscription (messages published by the append script, except on
+ *   a Cluster; presence edges).
  * - `adapterPub` / `adapterSub`: the Socket.IO adapter's. The adapter does not handle rejected
  *   publishes, so its publisher is the command connection behind a guard that swallows them;
  *   its subscriber is guarded the same way for (un)subscribe.
@@ -42,6 +44,12 @@ export interface RedisConnections {
   adapterSub: RedisClient
   /** `client` with each command bounded to `ms` from when it is issued (the REST limiter's store) */
   within: (ms: number) => RedisClient
+  /**
+   * Redis Cluster: what the sharded message relay needs (src/stores/redis/shard-subscriptions.ts):
+   * the command client's slot map and the options of its per-primary subscriber connections;
+   * null on one Redis and with Sentinel (one channel for every message there)
+   */
+  shards: { cluster: Cluster, options: RedisOptions } | null
   /** a plain connection for adapters that need one of their own (redis-streams) */
   createClient: () => RedisClient
   /** false while the command connection is down or Redis is known not to answer */
@@ -234,6 +242,7 @@ export default fp(async (fastify) => {
     subscriber,
     adapterPub,
     adapterSub,
+    shards: raw instanceof Cluster ? { cluster: raw, options: { ...subOptions, connectionName: 'sb-relay-shard' } } : null,
     createClient: () => {
       // the redis-streams adapter duplicates this client for its stream reader and subscriber;
       // the duplicates are closed with the rest, or a reader blocked on a gone Redis would

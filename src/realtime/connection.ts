@@ -42,6 +42,8 @@ export interface ConnectionDeps {
   onSent: () => void
   /** a `room:join` with `since` was answered (SPEC §6 switchboard_catchups_total) */
   onCatchUp: (recovered: boolean) => void
+  /** relay.ts Relay.roomLive; absent: every message reaches every instance */
+  roomLive?: (roomId: string) => Promise<void>
 }
 
 /** The events of `/admin`. */
@@ -54,7 +56,7 @@ export function registerConnectionHandlers (nsp: AppNamespace, admin: AppNamespa
   const assertAccess = messages.assertAccess
   const membership = presence.membership
 
-  const rooms = createRoomHandlers({ define, messages, membership, maxRoomsPerSocket: deps.maxRoomsPerSocket, onCatchUp: deps.onCatchUp })
+  const rooms = createRoomHandlers({ define, messages, membership, maxRoomsPerSocket: deps.maxRoomsPerSocket, onCatchUp: deps.onCatchUp, roomLive: deps.roomLive ?? (async () => {}) })
   const sends = createMessageHandlers({ define, messages, onSent: deps.onSent })
   const auth = createAuthHandlers({ define, authenticate: deps.authenticate, assertAccess, expiry, membership })
   const follow = createPresenceHandlers({ define, service: presence.service, tracker: presence.tracker })

@@ -76,11 +76,26 @@ export interface HistoryStore {
   /**
    * Called when this instance's subscription to the publications is interrupted: what is
    * published until `resumed` resolves (the subscription is live again) never reaches
-   * `onMessage` listeners here, so they must read it from history.
+   * `onMessage` listeners here, so they must read it from history. See GapListener.
    */
-  onGap: (listener: (resumed: Promise<void>) => void) => void
+  onGap: (listener: GapListener) => void
+  /**
+   * Where publications are per room (Redis Cluster's sharded relay): receive a room's messages
+   * from now on (its first local member joined); settles once the subscription is live, so a
+   * history read after it misses nothing. Absent where every message reaches every instance.
+   */
+  follow?: (roomId: string) => Promise<void>
+  /** the room's last local member left */
+  unfollow?: (roomId: string) => void
   close: () => Promise<void>
 }
+
+/**
+ * A gap in the publications: `rooms` are the rooms affected (absent: every room); `resumed`
+ * settles when the subscription is live again, with the rooms still not subscribed when it gave
+ * up waiting (their publications keep missing: their clients must resync), if any.
+ */
+export type GapListener = (resumed: Promise<string[] | undefined | void>, rooms?: string[]) => void
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 

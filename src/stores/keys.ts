@@ -11,6 +11,8 @@ export interface Keys {
   idempotency: (roomId: string, userId: string, clientMsgId: string, sender?: string) => string
   roomReceipts: (roomId: string) => string
   messagesChannel: string
+  /** Cluster: a room's own shard channel for its messages (SPUBLISH), in the room's hash tag */
+  roomMessagesChannel: (roomId: string) => string
   /** the Socket.IO redis-streams adapter's stream (plugins/socket-io.ts), also written by the history store */
   adapterStream: string
   /** presence registry (src/stores/redis/presence.ts): see the layout there */
@@ -66,6 +68,7 @@ export function createKeys (prefix: string): Keys {
       : `${prefix}{r:${roomId}}:idemfor:${sender.length}:${sender}:${userId.length}:${userId}:${clientMsgId}`,
     roomReceipts: roomId => `${prefix}{r:${roomId}}:receipts`,
     messagesChannel: `${prefix}messages`,
+    roomMessagesChannel: roomId => `${prefix}{r:${roomId}}:messages`,
     adapterStream: `${prefix}socket.io`,
     presence: {
       userConns: userId => `${prefix}{u:${userId}}:conns`,

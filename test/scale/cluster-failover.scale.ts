@@ -2,9 +2,9 @@
  * Failover on a real Redis Cluster, with no restart and no manual step (SPEC §8): the primary
  * holding a room's slot is SIGKILLed while a client sends. Every send answers within 2 s —
  * `unavailable` while the slot has no primary — and sends succeed again once its replica is
- * promoted. The other instance's relay subscriber sat on the killed node: it reconnects to
- * another node and replays the gap, so the member there sees every message history has, in
- * order. Then the killed node comes back (as a replica) and is found by the topology refresh.
+ * promoted. The other instance's relay subscription to the room (sharded pub/sub, on the room's
+ * primary) sat on the killed node: it subscribes again on the promoted replica and replays the
+ * room's gap, so the member there sees every message history has, in order. Then the killed node comes back (as a replica) and is found by the topology refresh.
  */
 import t from 'tap'
 import { startCluster } from '../helpers/redis-cluster.js'
@@ -22,7 +22,8 @@ const keys = createKeys(prefix)
 const roomId = 'failover-room'
 const doomed = await cluster.primaryOf(keys.roomHistory(roomId))
 const env = { ...LIMITS_OFF, REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'warn' }
-// the member's instance lists the doomed node first: its relay subscriber connects there
+// the member's instance lists the doomed node first: its presence subscriber connects there
+// (its message relay subscribes on the room's primary, the doomed node, anyway)
 const seeds = [doomed, ...cluster.nodes.map(n => n.port).filter(p => p !== doomed)].map(p => `127.0.0.1:${p}`).join(',')
 const a = await spawnServer(t, { ...env, REDIS_CLUSTER_NODES: cluster.nodesEnv })
 const b = await spawnServer(t, { ...env, REDIS_CLUSTER_NODES: seeds })

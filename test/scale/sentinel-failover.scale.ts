@@ -66,6 +66,7 @@ t.test('sentinel: SIGKILL the primary while a client sends', async (t) => {
   // raw member does not rejoin with since): both are reported as that todo, not hidden
   const reachedLast = await until(() => run.received.some(m => m.id === last.id), 10_000).then(() => true, () => false)
   t.ok(reachedLast, 'the member received the last message', { todo: reachedLast ? false : 'intermittent: a relay gap after a Sentinel failover is sometimes not replayed' })
+  if (!reachedLast) t.comment(`the member's instance:\n${b.output().slice(-3000)}`)
   const received = new Set(run.received.map(m => m.id))
   const first = run.received[0]
   t.same(history.filter(m => m.id >= first.id && m.at >= first.at).filter(m => !received.has(m.id)).map(m => m.id), [], 'the member on the other instance saw every message history kept', {

@@ -51,6 +51,7 @@ t.test('an append variant takes exactly its keys, then its arguments', async (t)
     body: '{}',
     trim_mode: '=',
     max_len: 1,
+    publish: 'PUBLISH',
     channel: 'c',
     deadline: '0',
     idem_ttl: 1,

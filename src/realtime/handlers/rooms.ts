@@ -30,6 +30,8 @@ export interface RoomHandlerDeps {
   maxRoomsPerSocket: number
   /** a `room:join` with `since` was answered; whether every missed message could be given (SPEC §6 switchboard_catchups_total) */
   onCatchUp: (recovered: boolean) => void
+  /** settles once this instance receives the room's messages (relay.ts Relay.roomLive) */
+  roomLive: (roomId: string) => Promise<void>
 }
 
 /** Rooms a socket has joined on its own: not its id room, not its `user:` room. */
@@ -40,7 +42,7 @@ export function joinedRooms (socket: AppSocket): number {
 }
 
 export function createRoomHandlers (deps: RoomHandlerDeps) {
-  const { define, messages, membership, maxRoomsPerSocket, onCatchUp } = deps
+  const { define, messages, membership, maxRoomsPerSocket, onCatchUp, roomLive } = deps
   return {
     join: define('room:join', check.join, async (socket, { roomId, since }, deadline) => {
       const p = socket.data.principal
@@ -52,6 +54,9 @@ export function createRoomHandlers (deps: RoomHandlerDeps) {
         // join before reading history: a message sent meanwhile arrives twice (deduplicate by
         // id) rather than never
         await socket.join(roomId)
+        // on a Cluster this instance subscribes to the room's messages on its first member:
+        // live before the answer and the history read, so no message falls in between
+        await roomLive(roomId)
         await membership.joined(socket, roomId, deadline)
       }
       if (since === undefined) return { roomId }

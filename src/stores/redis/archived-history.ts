@@ -29,7 +29,7 @@ import { compareIds } from '../../model/message-id.js'
 import { SPAN, type SpanReply } from './lua/history-reads.js'
 import { defineScripts } from './lua/script.js'
 import {
-  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type GapListener, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SendLimit, type SinceResult
 } from '../history.js'
 
@@ -139,7 +139,7 @@ export class ArchivedHistoryStore implements HistoryStore {
   }
 
   onMessage (listener: MessageListener): void { this.#inner.onMessage(listener) }
-  onGap (listener: (resumed: Promise<void>) => void): void { this.#inner.onGap(listener) }
+  onGap (listener: GapListener): void { this.#inner.onGap(listener) }
   async ready (): Promise<void> { await this.#inner.ready() }
   async close (): Promise<void> { await this.#inner.close() }
 }

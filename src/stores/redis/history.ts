@@ -6,7 +6,7 @@
  * Socket.IO adapter the same script also writes the broadcast to the adapter's stream, so
  * connection state recovery replays messages too, in history order.
  */
-import type { Redis, Cluster } from 'ioredis'
+import type { Redis, Cluster, RedisOptions } from 'ioredis'
 import type { Message } from '../../schemas/common.js'
 import type { Keys } from '../keys.js'
 import { storeError } from './errors.js'
@@ -19,9 +19,10 @@ import { compareIds, parseId } from '../../model/message-id.js'
 import { appendVariant, type AppendFeatures, type AppendReply, type AppendVariant } from './lua/append.js'
 import { SINCE, type Entry } from './lua/history-reads.js'
 import { defineScripts } from './lua/script.js'
+import { ShardSubscriptions } from './shard-subscriptions.js'
 import {
   draftBody, IDEMPOTENCY_TTL_MS, messageFrom, messageOf, sendLimited, type SendLimit,
-  type AppendResult, type Delivery, type HistoryStore, type MessageDraft, type MessageListener,
+  type AppendResult, type Delivery, type GapListener, type HistoryStore, type MessageDraft, type MessageListener,
   type RangeQuery, type RangeResult, type SinceResult
 } from '../history.js'
 
@@ -57,6 +58,12 @@ export interface RedisHistoryOptions {
   writeDeadline?: (deadline: Deadline) => number
   /** with the PostgreSQL archive (issue 16): see ArchiveHook */
   archive?: ArchiveHook
+  /**
+   * Redis Cluster: the sharded relay (shard-subscriptions.ts). The append SPUBLISHes on the
+   * room's shard channel and the store subscribes per followed room, on connections of its own
+   * made with `options`; `subscriber` is then not used for messages.
+   */
+  shards?: { cluster: Cluster, options: RedisOptions }
 }
 
 /**
@@ -88,7 +95,10 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #writeDeadline: (deadline: Deadline) => number
   readonly #archive: ArchiveHook | undefined
   readonly #listeners: MessageListener[] = []
-  readonly #gapListeners: Array<(resumed: Promise<void>) => void> = []
+  readonly #gapListeners: GapListener[] = []
+  /** Cluster: the per-room shard subscriptions (started with the first listener) */
+  #shards: ShardSubscriptions | undefined
+  readonly #shardOptions: RedisHistoryOptions['shards']
   #subscribed: Promise<unknown> | undefined
   readonly delivery: Delivery
   /** the send limit's own store when it cannot be folded into the append (Cluster) */
@@ -107,6 +117,7 @@ export class RedisHistoryStore implements HistoryStore {
     this.#adapter = opts.adapter
     this.#writeDeadline = opts.writeDeadline ?? (() => 0)
     this.delivery = opts.adapter !== undefined ? 'adapter' : 'relay'
+    this.#shardOptions = opts.shards
     this.#limiter = (opts.foldSendLimit ?? true) ? undefined : new RedisRateLimitStore({ client: this.#client })
     for (const once of [false, true]) {
       for (const limited of [false, true]) {
@@ -141,7 +152,8 @@ export class RedisHistoryStore implements HistoryStore {
       body: draftBody(draft),
       trim_mode: archive !== undefined ? '~' : this.#trimMode,
       max_len: archive?.backlogMaxLen ?? this.#maxLen,
-      channel: k.messagesChannel,
+      publish: this.#shardOptions !== undefined ? 'SPUBLISH' : 'PUBLISH',
+      channel: this.#shardOptions !== undefined ? k.roomMessagesChannel(draft.roomId) : k.messagesChannel,
       deadline: String(Math.max(0, this.#writeDeadline(deadline))),
       ...(draft.clientMsgId !== undefined && {
         idem_key: k.idempotency(draft.roomId, draft.userId, draft.clientMsgId, draft.sender),
@@ -230,16 +242,19 @@ export class RedisHistoryStore implements HistoryStore {
   onMessage (listener: MessageListener): void {
     this.#listeners.push(listener)
     if (this.#subscribed !== undefined) return
+    if (this.#shardOptions !== undefined) {
+      this.#subscribed = Promise.resolve()
+      this.#shards = new ShardSubscriptions({
+        ...this.#shardOptions,
+        channelOf: roomId => this.#keys.roomMessagesChannel(roomId),
+        onMessage: (json) => { this.#deliver(json) },
+        onGap: (rooms, resumed) => { for (const l of this.#gapListeners) l(resumed, rooms) }
+      })
+      return
+    }
     const channel = this.#keys.messagesChannel
     this.#sub.on('message', (ch: string, json: string) => {
-      if (ch !== channel) return
-      let message: Message
-      try {
-        message = JSON.parse(json) as Message
-      } catch {
-        return
-      }
-      for (const l of this.#listeners) l(message)
+      if (ch === channel) this.#deliver(json)
     })
     // ioredis re-subscribes by itself after a reconnect, but what is published meanwhile is lost
     // to this instance (pub/sub is at most once). The gap listeners hear of the interruption at
@@ -263,8 +278,27 @@ export class RedisHistoryStore implements HistoryStore {
     this.#subscribed = this.#sub.subscribe(channel).catch(() => {})
   }
 
-  onGap (listener: (resumed: Promise<void>) => void): void {
+  #deliver (json: string): void {
+    let message: Message
+    try {
+      message = JSON.parse(json) as Message
+    } catch {
+      return
+    }
+    for (const l of this.#listeners) l(message)
+  }
+
+  onGap (listener: GapListener): void {
     this.#gapListeners.push(listener)
+  }
+
+  /** Cluster: subscribe to a room's messages; settles once live (see HistoryStore.follow). */
+  async follow (roomId: string): Promise<void> {
+    await this.#shards?.follow(roomId)
+  }
+
+  unfollow (roomId: string): void {
+    this.#shards?.unfollow(roomId)
   }
 
   /** Resolves once the relay subscription is active (or has failed and will be retried). */
@@ -275,6 +309,8 @@ export class RedisHistoryStore implements HistoryStore {
   async close (): Promise<void> {
     this.#listeners.length = 0
     this.#gapListeners.length = 0
+    // the shard subscriptions are this store's own connections
+    this.#shards?.close()
     // the connections belong to the redis plugin, which closes them
   }
 }

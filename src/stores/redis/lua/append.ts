@@ -1,8 +1,8 @@
 /**
  * The history append (SPEC §4, §8): check, append, record and publish as one script, so a retry
- * racing the original sees the idempotency key or writes it, never neither, and the PUBLISH (and
- * adapter XADD) order is the history order. One variant is composed per feature set, so no
- * script carries flags or unused keys:
+ * racing the original sees the idempotency key or writes it, never neither, and the PUBLISH (on
+ * Cluster the SPUBLISH on the room's shard channel; and the adapter XADD) order is the history
+ * order. One variant is composed per feature set, so no script carries flags or unused keys:
  *
  * - `once`: the draft has a clientMsgId; a repeat within the window returns the first message;
  * - `limited`: the sender's token bucket is checked here (after the idempotency check, so a
@@ -40,7 +40,7 @@ export type AppendReply =
   | ['needs_floor']
 
 type KeyName = 'stream' | 'meta' | 'idem_key' | 'bucket' | 'adapter_stream' | 'dirty_rooms'
-type ArgName = 'body' | 'trim_mode' | 'max_len' | 'channel' | 'deadline' | 'idem_ttl' | 'burst' | 'per_second'
+type ArgName = 'body' | 'trim_mode' | 'max_len' | 'publish' | 'channel' | 'deadline' | 'idem_ttl' | 'burst' | 'per_second'
   | 'envelope_head' | 'envelope_tail' | 'adapter_max_len' | 'floor' | 'room_id'
 export type AppendValues = Partial<Record<KeyName | ArgName, RedisValue>>
 
@@ -53,6 +53,7 @@ function slots (f: AppendFeatures): { keys: Array<Slot<KeyName>>, argv: Array<Sl
     { name: 'body', doc: 'the message JSON without id and at' },
     { name: 'trim_mode', doc: '\'~\' (approximate) or \'=\'' },
     { name: 'max_len', doc: 'the stream\'s max length' },
+    { name: 'publish', doc: '\'PUBLISH\' (one channel for every room) or \'SPUBLISH\' (Cluster: the room\'s own shard channel, in its hash tag)' },
     { name: 'channel', doc: 'the messages channel' },
     { name: 'deadline', doc: 'epoch ms on Redis\' clock after which nothing is written; \'0\' for none' }
   ]
@@ -125,7 +126,7 @@ local json = '{"id":"' .. id .. '",' .. string.sub(body, 2, -2) .. ',"at":' .. m
 ` + when(f.once, `
 redis.call('SET', idem_key, json, 'PX', idem_ttl)
 `) + `
-redis.call('PUBLISH', channel, json)
+redis.call(publish, channel, json)
 ` + when(f.adapter, `
 redis.call('XADD', adapter_stream, 'MAXLEN', '~', adapter_max_len, '*', 'uid', 'emitter', 'nsp', '/', 'type', '3', 'data', envelope_head .. json .. envelope_tail)
 `) + `
