@@ -102,3 +102,27 @@ return out`
   t.same(await client.eval(NOW_MS + PAST + now, 0, '0', String(Number(s) * 1000 - 1001), String(Number(s) * 1000 + 60_000)), [0, 1, 0],
     'no deadline: not past; a second ago: past; in a minute: not past')
 })
+
+t.test('a script method sends EVALSHA, and EVAL when Redis lost its scripts; so does a batch (SCRIPT FLUSH)', async (t) => {
+  const { defineScripts } = await import('../../src/stores/redis/lua/script.js')
+  const { Batch } = await import('../../src/stores/redis/batch.js')
+  const { createHash } = await import('node:crypto')
+  const sha = createHash('sha1').update(TAKE.lua).digest('hex')
+  const client = redisClient(t, redis.url)
+  defineScripts(client, [TAKE])
+  t.notOk('sbRateTake' in (client as unknown as { scriptsSet: object }).scriptsSet, 'not an ioredis script: a new pipeline copies nothing')
+  const key = `lua-noscript-${process.pid}`
+  const cached = async (): Promise<unknown> => await client.script('EXISTS', sha)
+  await client.sbRateTake(key, 100, 1)
+  t.same(await cached(), [1], 'sent once: Redis has the script')
+  await client.script('FLUSH')
+  t.same(await cached(), [0])
+  t.same(await client.sbRateTake(key, 100, 1), ['allowed', 0], 'answers after SCRIPT FLUSH (EVAL after NOSCRIPT)')
+  t.same(await cached(), [1], 'and Redis has it again')
+  await client.script('FLUSH')
+  const b = new Batch(client)
+  const replies = [b.add<unknown>(c => c.sbRateTake(key, 100, 1)), b.add<unknown>(c => c.sbRateTake(key, 100, 1))]
+  await b.run()
+  t.same(await Promise.all(replies), [['allowed', 0], ['allowed', 0]], 'a pipelined batch after SCRIPT FLUSH gets every reply')
+  t.same(await cached(), [1])
+})

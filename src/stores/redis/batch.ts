@@ -3,7 +3,7 @@
  * cluster, where a pipeline must stay on one node, each command goes out at once and
  * auto-pipelining groups them per node. Each `add` gives that command's typed reply.
  */
-import { withScripts } from './lua/script.js'
+import { isNoScript, withScripts } from './lua/script.js'
 import { Cluster, type ClientContext, type Redis, type RedisCommander, type Result } from 'ioredis'
 
 /**
@@ -15,7 +15,7 @@ export type Call<R> = <C extends ClientContext>(c: RedisCommander<C>) => Result<
 export class Batch {
   readonly #client: RedisCommander<{ type: 'default', mapping: 'resp2' }>
   readonly #pipeline: ReturnType<Redis['pipeline']> | undefined
-  readonly #settle: Array<{ resolve: (v: unknown) => void, reject: (err: unknown) => void }> = []
+  readonly #settle: Array<{ call: Call<unknown>, resolve: (v: unknown) => void, reject: (err: unknown) => void }> = []
   readonly #sent: Array<Promise<unknown>> = []
 
   constructor (client: Redis | Cluster) {
@@ -29,7 +29,7 @@ export class Batch {
       reply = call(this.#client)
     } else {
       call(this.#pipeline)
-      reply = new Promise<R>((resolve, reject) => { this.#settle.push({ resolve: resolve as (v: unknown) => void, reject }) })
+      reply = new Promise<R>((resolve, reject) => { this.#settle.push({ call, resolve: resolve as (v: unknown) => void, reject }) })
     }
     // the caller may await only `run()`; a failed reply must not also be an unhandled rejection
     reply.catch(() => {})
@@ -48,7 +48,13 @@ export class Batch {
         for (const s of this.#settle) s.reject(err)
         throw err
       }
-      res.forEach(([err, value], i) => { if (err !== null) this.#settle[i].reject(err); else this.#settle[i].resolve(value) })
+      res.forEach(([err, value], i) => {
+        const s = this.#settle[i]
+        // a script Redis did not know (it restarted): sent again alone, where EVAL follows
+        if (isNoScript(err)) (s.call(this.#client) as Promise<unknown>).then(s.resolve, s.reject)
+        else if (err !== null) s.reject(err)
+        else s.resolve(value)
+      })
     }
     await Promise.all(this.#sent)
   }

@@ -81,21 +81,26 @@ function scriptMethod (sha: string, lua: string, numberOfKeys: number) {
     try {
       return await this.evalsha(sha, numberOfKeys, ...args)
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      if (!isNoScript(err)) throw err
       return await this.eval(lua, numberOfKeys, ...args)
     }
   }
 }
 
 /**
- * Gives an explicit pipeline (src/stores/redis/batch.ts) the registered scripts, sent as EVAL
- * with their text: a pipeline's replies are read from `exec()`, where a NOSCRIPT could not be
- * retried, and these batches are periodic (heartbeats), not per message.
+ * Gives an explicit pipeline (src/stores/redis/batch.ts) the registered scripts, sent as EVALSHA;
+ * a pipeline's replies are read from `exec()`, so a NOSCRIPT there is retried by the batch, one
+ * command at a time through the connection's own script methods (EVAL after a NOSCRIPT).
  */
 export function withScripts<P extends object> (pipeline: P): P {
   const target = pipeline as unknown as Record<string, unknown> & ScriptCaller
   for (const [name, s] of registry) {
-    target[name] = (...args: unknown[]) => target.eval(s.lua, s.numberOfKeys, ...args)
+    target[name] = (...args: unknown[]) => target.evalsha(s.sha, s.numberOfKeys, ...args)
   }
   return pipeline
+}
+
+/** Redis did not have the script (restarted, flushed, or a node just promoted). */
+export function isNoScript (err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT')
 }
