@@ -59,3 +59,46 @@ export class Batch {
     await Promise.all(this.#sent)
   }
 }
+
+/** commands per slice of a SlicedBatch */
+export const SLICE = 200
+
+/**
+ * A batch sent in slices of `size` commands, one slice after another (issue 11): a long batch —
+ * the presence heartbeat rewrites every local user and room, thousands of script calls — then
+ * never holds Redis (one pipeline runs to its end before any other client's command) or the
+ * event loop for long at once, so messages sent meanwhile wait for one slice, not for all of it.
+ * The order of the commands is kept; a failed slice fails the rest (run() throws its error).
+ */
+export class SlicedBatch {
+  readonly #client: Redis | Cluster
+  readonly #size: number
+  readonly #calls: Array<{ call: Call<unknown>, resolve: (v: unknown) => void, reject: (err: unknown) => void }> = []
+
+  constructor (client: Redis | Cluster, size = SLICE) {
+    this.#client = client
+    this.#size = size
+  }
+
+  add<R> (call: Call<R>): Promise<R> {
+    const reply = new Promise<R>((resolve, reject) => {
+      this.#calls.push({ call: call as Call<unknown>, resolve: resolve as (v: unknown) => void, reject })
+    })
+    reply.catch(() => {})
+    return reply
+  }
+
+  async run (): Promise<void> {
+    for (let i = 0; i < this.#calls.length; i += this.#size) {
+      const slice = this.#calls.slice(i, i + this.#size)
+      const b = new Batch(this.#client)
+      for (const c of slice) b.add(c.call).then(c.resolve, c.reject)
+      try {
+        await b.run()
+      } catch (err) {
+        for (const c of this.#calls.slice(i + this.#size)) c.reject(err)
+        throw err
+      }
+    }
+  }
+}

@@ -4,7 +4,7 @@
  * script that decides and publishes its edge (lua/presence.ts).
  */
 import { ENTRY_SEPARATOR, type HeartbeatInput, type HeartbeatResult, type PresenceChange, type RoomChange } from '../presence.js'
-import { Batch } from './batch.js'
+import { SlicedBatch } from './batch.js'
 import { atDeadline } from './gate.js'
 import type { Deadline } from '../../deadline.js'
 import { forgetOffline, ONLINE_CHUNK, toChange, type PresenceContext } from './presence-context.js'
@@ -55,10 +55,14 @@ export class PresenceRegistry {
     return firstEdge(roomId, await client.sbRoomLeave(k.roomConns(roomId), k.roomUsers(roomId), k.roomChannel, roomId, this.#prefix, socketId, userId))
   }
 
-  /** One beat, one round trip: the crash index first, then liveness, users, rooms, the online count. */
+  /**
+   * One beat: the crash index first, then liveness, users, rooms, the online count, in slices
+   * of SLICE commands (one round trip each), so a beat over thousands of users never holds
+   * Redis long enough to delay the messages sent meanwhile.
+   */
   async heartbeat (input: HeartbeatInput): Promise<HeartbeatResult> {
     const { client, keys: k, instanceId: me, ttlMs: ttl } = this.#ctx
-    const b = new Batch(client)
+    const b = new SlicedBatch(client)
     // the index first: it must name every user and room before their entries are written
     b.add(c => c.sbInstanceIndex(k.instanceUsers(me), k.instanceRooms(me), input.index.users.length, ...input.index.users, ...input.index.rooms))
     const beat = b.add<BeatReply>(c => c.sbInstanceBeat(k.instances, k.instanceStats, me, ttl, JSON.stringify(input.stats)))
