@@ -31,10 +31,12 @@ export interface ArchiverOptions {
   intervalMs?: number
   /** counts failures (PostgreSQL errors, messages lost at the bound) */
   onError?: (n: number) => void
+  /** after every pass of the loop (`start`), whatever its outcome: the thread reports lag/errors from here */
+  onPass?: () => void
 }
 
 export class Archiver {
-  readonly #o: Required<Omit<ArchiverOptions, 'onError'>> & Pick<ArchiverOptions, 'onError'>
+  readonly #o: Required<Omit<ArchiverOptions, 'onError' | 'onPass'>> & Pick<ArchiverOptions, 'onError' | 'onPass'>
   readonly #dirty: string
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
@@ -59,6 +61,7 @@ export class Archiver {
       this.#running = this.pass().then(() => {}, (err: unknown) => {
         this.#o.log.warn({ err: { message: (err as Error).message } }, 'archive: pass failed')
       }).finally(() => {
+        this.#o.onPass?.()
         if (!this.#stopped) this.#timer = setTimeout(loop, this.#o.intervalMs).unref()
       })
     }
