@@ -49,6 +49,9 @@ export interface ArchiverThreadOptions extends ArchiverWorkerData {
   restartMs?: number
 }
 
+/** the OS thread name of the archiver (/proc/<pid>/task/<tid>/comm; at most 15 bytes): `top -H` and the bench tell its CPU apart by it */
+export const ARCHIVER_THREAD_NAME = 'sb-archiver'
+
 // the worker's module: .ts when running from source (tsx, inherited through execArgv), .js when built
 const ENTRY = new URL(`./archiver-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
 

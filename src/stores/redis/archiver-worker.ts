@@ -20,10 +20,7 @@ import { Redis } from 'ioredis'
 import { createKeys } from '../keys.js'
 import { PgArchive } from '../postgres/archive.js'
 import { Archiver } from './archiver.js'
-import type { ArchiverWorkerData, FromWorker, ToWorker } from './archiver-thread.js'
-
-/** the OS thread name the bench and `top -H` see (at most 15 bytes) */
-export const ARCHIVER_THREAD_NAME = 'sb-archiver'
+import { ARCHIVER_THREAD_NAME, type ArchiverWorkerData, type FromWorker, type ToWorker } from './archiver-thread.js'
 
 const port = parentPort
 if (port === null) throw new Error('archiver-worker.ts runs only as a worker thread (see archiver-thread.ts)')
