@@ -550,17 +550,12 @@ function stormDef (cfg: Config, variants: Variant[]): ScenarioDef {
   const connectStep = async (ctx: Ctx, target: Target, label: string, concurrency: number): Promise<StepRecord> => {
     const pids = target.serverPids
     const s0 = cpuMsSum(pids)
-  const a0 = threadCpuMs(pids, ARCHIVER_THREAD_NAME)
     const ri0 = await target.redisCpuMs()
     await target.loop()
     const t0 = performance.now()
     const { summary } = await ctx.pool.connect(target.urls, ctx.secret, specs, concurrency, st.timeoutMs)
     const ms = performance.now() - t0
     const serverMs = cpuMsSum(pids) - s0
-  // the archiver's own thread (issue 16): batch work off the sockets' loop, reported apart
-  const a1 = threadCpuMs(pids, ARCHIVER_THREAD_NAME)
-  const hasArchiver = a0 !== null && a1 !== null
-  const archiverMs = hasArchiver ? a1 - a0 : 0
     const redisMs = (await target.redisCpuMs()) - ri0
     const loops = await target.loop()
     const notes = Object.keys(summary.errorCounts).length > 0 ? [`failed: ${JSON.stringify(summary.errorCounts)}`] : []
