@@ -117,15 +117,16 @@ export class PgArchive {
 
   /** Inserts messages of one room (any order); already archived ids are skipped. Throws on failure. */
   async insert (roomId: string, messages: Message[]): Promise<number> {
-    return await this.insertJson(roomId, messages.map(m => m.id), messages.map(m => JSON.stringify(m)))
+    return await this.insertJson(messages.map(() => roomId), messages.map(m => m.id), messages.map(m => JSON.stringify(m)))
   }
 
   /**
-   * `insert` for messages already in their JSON text (`jsons[i]` is the message of `ids[i]`, as
-   * the append stored and published it): the archiver's path, with no parse and re-stringify
-   * per message. Returns the rows inserted; throws on failure.
+   * `insert` for messages of any rooms already in their JSON text (row i: room `roomIds[i]`, id
+   * `ids[i]`, the message `jsons[i]` as the append stored and published it), in one statement:
+   * the archiver's path, with no parse and re-stringify per message and one round trip for a
+   * whole pass. Already archived ids are skipped. Returns the rows inserted; throws on failure.
    */
-  async insertJson (roomId: string, ids: string[], jsons: string[]): Promise<number> {
+  async insertJson (roomIds: string[], ids: string[], jsons: string[]): Promise<number> {
     if (ids.length === 0) return 0
     const ms = new Array<string>(ids.length)
     const seq = new Array<string>(ids.length)
@@ -134,11 +135,10 @@ export class PgArchive {
       ms[k] = ids[k].slice(0, i)
       seq[k] = ids[k].slice(i + 1)
     }
-    const bodies = jsons
     const r = await this.#query(
       `INSERT INTO switchboard_messages (room_id, ms, seq, body)
-       SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::jsonb[])
-       ON CONFLICT DO NOTHING`, [roomId, ms, seq, bodies])
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::jsonb[])
+       ON CONFLICT DO NOTHING`, [roomIds, ms, seq, jsons])
     return r.rowCount ?? 0
   }
 

@@ -37,10 +37,22 @@ const logAt = (level: 'error' | 'warn' | 'info') => (a: unknown, b?: string): vo
 }
 const log = { error: logAt('error'), warn: logAt('warn'), info: logAt('info') } as unknown as ConstructorParameters<typeof PgArchive>[1]
 
-/** batch work: commands wait for a reconnect (bounded by ioredis' retries), never on the request path */
+/**
+ * Batch work: commands wait for a reconnect (bounded by ioredis' retries), never on the request
+ * path; auto-pipelined, so a round's per-room commands go out as one write.
+ */
+const retry = (n: number): number => Math.min(100 * n, 1000)
+const options = {
+  connectionName: 'sb-archive',
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  retryStrategy: retry,
+  // connected to a demoted master: reconnect (to the new one)
+  reconnectOnError: (err: Error) => /^READONLY/.test(err.message)
+}
 const redis = data.redis.sentinels !== undefined
-  ? new Redis({ sentinels: data.redis.sentinels, name: data.redis.name, role: 'master', connectionName: 'sb-archive', maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 1000), sentinelRetryStrategy: (n: number) => Math.min(100 * n, 1000), failoverDetector: true, reconnectOnError: (err: Error) => /^READONLY/.test(err.message) })
-  : new Redis(data.redis.url as string, { connectionName: 'sb-archive', maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 1000), reconnectOnError: (err: Error) => /^READONLY/.test(err.message) })
+  ? new Redis({ ...options, sentinels: data.redis.sentinels, name: data.redis.name, role: 'master', sentinelRetryStrategy: retry, failoverDetector: true })
+  : new Redis(data.redis.url as string, options)
 let redisDown = false
 redis.on('error', (err: Error) => {
   if (!redisDown) log.warn({ err: { message: err.message } }, 'archive: redis connection error')
