@@ -133,7 +133,10 @@ function archiverCpu (scenarios: ScenarioResult[], small: string | null): GoalRe
   const whole = medianOf(scenarios, 'small', 'switchboard-pg', small, 'usPerDelivery')
   const without = medianOf(scenarios, 'small', 'switchboard', small, 'usPerDelivery')
   const total = whole !== null && without !== null && without > 0 ? `; whole process ${fmt(whole, ' µs')} vs ${fmt(without, ' µs')}/delivery = ${(whole / without).toFixed(2)}×` : ''
-  return { ...base, figure: `${small}: ${fmt(us, ' µs')} CPU per message sent${total}` }
+  const mainPg = medianOf(scenarios, 'small', 'switchboard-pg', small, 'mainUsPerDelivery')
+  const mainSb = medianOf(scenarios, 'small', 'switchboard', small, 'mainUsPerDelivery')
+  const main = mainPg !== null && mainSb !== null && mainSb > 0 ? `; main thread alone ${fmt(mainPg, ' µs')} vs ${fmt(mainSb, ' µs')} = ${(mainPg / mainSb).toFixed(2)}×` : ''
+  return { ...base, figure: `${small}: ${fmt(us, ' µs')} CPU per message sent${total}${main}` }
 }
 
 function archiveThroughput (scenarios: ScenarioResult[]): GoalResult {

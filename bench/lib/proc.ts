@@ -169,6 +169,21 @@ export function threadCpuMs (pids: number[], name: string): number | null {
   return sum
 }
 
+/** CPU time in ms of the processes' main threads (the event loop: /proc/<pid>/task/<pid>/stat). */
+export function mainThreadCpuMs (pids: number[]): number {
+  let sum = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      sum += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+    } catch {
+      return Number.NaN
+    }
+  }
+  return sum
+}
+
 /** Sum of cpuMs over several processes. */
 export function cpuMsSum (pids: number[]): number {
   return pids.reduce((s, p) => s + cpuMs(p), 0)
