@@ -52,7 +52,7 @@ export interface ArchiverThreadOptions extends ArchiverWorkerData {
 /** the OS thread name of the archiver (/proc/<pid>/task/<tid>/comm; at most 15 bytes): `top -H` and the bench tell its CPU apart by it */
 export const ARCHIVER_THREAD_NAME = 'sb-archiver'
 
-// the worker's module: .ts when running from source (tsx, inherited through execArgv), .js when built
+// the worker's module: .ts when running from source (under tsx), .js when built
 const ENTRY = new URL(`./archiver-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
 
 const MAX_RESTART_MS = 30_000
@@ -95,6 +95,8 @@ export class ArchiverThread {
     const w = ENTRY.pathname.endsWith('.ts')
       ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(m => { m.register(); return import(${JSON.stringify(ENTRY.href)}) })`, { eval: true, workerData: data satisfies ArchiverWorkerData })
       : new Worker(ENTRY, { workerData: data satisfies ArchiverWorkerData })
+    // never what keeps the process alive: stop() closes it; an exit without stop() ends it
+    w.unref()
     this.#worker = w
     this.#startedAt = Date.now()
     this.starts++
