@@ -4,7 +4,7 @@
  * Also the /proc readers used for CPU and memory accounting.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -140,6 +140,48 @@ export function cpuMs (pid: number): number {
  */
 export function cpuMsLive (pids: number[]): number {
   return pids.reduce((s, p) => { const c = cpuMs(p); return Number.isFinite(c) ? s + c : s }, 0)
+}
+
+/**
+ * CPU time in ms (user + system) of the threads of these processes whose OS name (comm) is
+ * `name`, from /proc/<pid>/task/<tid>/stat: e.g. Switchboard's archiver thread (`sb-archiver`),
+ * so a server's CPU can be split into that thread's and the rest's. null when there is no such
+ * thread; a thread that ended in between is missed (as in cpuMsLive).
+ */
+export function threadCpuMs (pids: number[], name: string): number | null {
+  let sum: number | null = null
+  for (const pid of pids) {
+    let tids: string[]
+    try {
+      tids = readdirSync(`/proc/${pid}/task`)
+    } catch {
+      continue
+    }
+    for (const tid of tids) {
+      try {
+        if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        sum = (sum ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+      } catch {}
+    }
+  }
+  return sum
+}
+
+/** CPU time in ms of the processes' main threads (the event loop: /proc/<pid>/task/<pid>/stat). */
+export function mainThreadCpuMs (pids: number[]): number {
+  let sum = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      sum += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+    } catch {
+      return Number.NaN
+    }
+  }
+  return sum
 }
 
 /** Sum of cpuMs over several processes. */

@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cpuMsLive, cpuMsSum, machineBusyMs } from './proc.js'
+import { cpuMsLive, cpuMsSum, machineBusyMs, mainThreadCpuMs, threadCpuMs } from './proc.js'
+import { ARCHIVER_THREAD_NAME } from '../../src/stores/redis/archiver-thread.js'
 import { WorkerPool, type ClientRef, type GlobalPublisher } from './pool.js'
 import type { ClientSpec } from './protocol.js'
 import { aggregate, fmtAgg, fmtRatio, type Agg, type MetricDef, type Table } from './stats.js'
@@ -154,6 +155,9 @@ const LOAD_METRICS: MetricDef[] = [
   { key: 'loopP99Ms', label: 'server loop delay p99 ms', digits: 1, ratio: false },
   { key: 'loopMaxMs', label: 'server loop delay max ms', digits: 1, ratio: false },
   { key: 'usPerDelivery', label: 'server µs/delivery', digits: 2, ratio: true },
+  { key: 'sendUsPerDelivery', label: 'server µs/delivery, sending path (archiver thread excluded)', digits: 2, ratio: true },
+  { key: 'archiverUsPerMsg', label: 'archiver thread µs/message', digits: 1, ratio: false },
+  { key: 'mainUsPerDelivery', label: 'server main thread (event loop) µs/delivery', digits: 2, ratio: true },
   { key: 'serverCpuPct', label: 'server CPU %', digits: 0, ratio: true },
   { key: 'redisCpuPct', label: 'redis CPU %', digits: 0, ratio: false },
   { key: 'redisUsPerDelivery', label: 'redis µs/delivery', digits: 2, ratio: true },
@@ -200,6 +204,8 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   const redisPids = target.redisPid === null ? [] : [target.redisPid]
   const pgPids = await target.pgPids()
   const s0 = cpuMsSum(pids)
+  const a0 = threadCpuMs(pids, ARCHIVER_THREAD_NAME)
+  const e0 = mainThreadCpuMs(pids)
   const c0 = cpuMsSum(ctx.pool.pids)
   const r0 = cpuMsSum(redisPids)
   const p0 = cpuMsLive(pgPids)
@@ -212,6 +218,11 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
   // worst instance: a stall anywhere delays its share of the deliveries
   const loops = await target.loop()
   const serverMs = cpuMsSum(pids) - s0
+  // the archiver's own thread (issue 16): batch work off the sockets' loop, reported apart
+  const a1 = threadCpuMs(pids, ARCHIVER_THREAD_NAME)
+  const loopMs = mainThreadCpuMs(pids) - e0
+  const hasArchiver = a0 !== null && a1 !== null
+  const archiverMs = hasArchiver ? a1 - a0 : 0
   const clientMs = cpuMsSum(ctx.pool.pids) - c0
   const redisMs = cpuMsSum(redisPids) - r0
   // Redis' own account of its CPU (INFO cpu), the figure issue 11 compares
@@ -261,6 +272,9 @@ async function loadStep (ctx: Ctx, target: Target, pubs: GlobalPublisher[], room
       loopP99Ms: Math.max(...loops.map((l) => l.p99Ms)),
       loopMaxMs: Math.max(...loops.map((l) => l.maxMs)),
       usPerDelivery: r.received > 0 ? (serverMs * 1000) / r.received : null,
+      sendUsPerDelivery: r.received > 0 ? ((serverMs - archiverMs) * 1000) / r.received : null,
+      archiverUsPerMsg: hasArchiver && r.acked > 0 ? (archiverMs * 1000) / r.acked : null,
+      mainUsPerDelivery: r.received > 0 && Number.isFinite(loopMs) ? (loopMs * 1000) / r.received : null,
       serverCpuPct: (serverMs / wallMs) * 100,
       clientCpuPct: (clientMs / wallMs) * 100,
       redisCpuPct: redisPids.length > 0 ? (redisMs / wallMs) * 100 : null,

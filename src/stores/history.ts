@@ -127,6 +127,16 @@ export function sendLimited (retryAfterMs: number): AppError {
   return appError('rate_limited', `too many messages; retry in ${retryAfterMs} ms`, { retryAfterMs })
 }
 
+/**
+ * The stored message's JSON text from its id and stored body (draftBody), spliced without a
+ * parse: what `JSON.stringify(messageFrom(id, body))` holds (same fields, `id` first, `at` last),
+ * the string the append script publishes. For the archiver, which writes it to PostgreSQL as is.
+ */
+export function messageJson (id: string, body: string): string {
+  const at = parseId(id)[0]
+  return body.length > 2 ? `{"id":"${id}",${body.slice(1, -1)},"at":${at}}` : `{"id":"${id}","at":${at}}`
+}
+
 export function messageFrom (id: string, body: string): Message {
   const parsed = JSON.parse(body) as Omit<Message, 'id' | 'at'>
   const message: Message = { id, ...parsed, at: parseId(id)[0] }

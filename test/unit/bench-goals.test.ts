@@ -6,6 +6,8 @@ import t from 'tap'
 import { evaluateGoals, goalsTable, medianOf } from '../../bench/lib/goals.js'
 import { BASE, BASE_REDIS, countOf, ratioColumns, SB, SB_NOMETRICS, SB_PG, variantsOf, type Config, type RepRecord, type ScenarioResult, type Variant } from '../../bench/lib/scenarios.js'
 import { parseRedisCpuMs } from '../../bench/lib/targets.js'
+import { threadCpuMs } from '../../bench/lib/proc.js'
+import { Worker } from 'node:worker_threads'
 import { estimateRepS, estimateRunS, fmtDuration } from '../../bench/lib/progress.js'
 
 /** A scenario result with one step's figures per variant and repetition. */
@@ -21,9 +23,9 @@ const smallStep = '1 msg/s/client'
 
 function smallResult (sb: number[], adapter: number[], extra: Record<string, number[]> = {}): ScenarioResult {
   const reps: RepRecord[] = []
-  sb.forEach((v, i) => reps.push(rep('switchboard', i + 1, smallStep, { usPerDelivery: v, p99Ms: 10, redisUsPerDelivery: 20, offered: 2000, p50Ms: 1 })))
+  sb.forEach((v, i) => reps.push(rep('switchboard', i + 1, smallStep, { usPerDelivery: v, sendUsPerDelivery: v, p99Ms: 10, redisUsPerDelivery: 20, offered: 2000, p50Ms: 1 })))
   adapter.forEach((v, i) => reps.push(rep('baseline-redis', i + 1, smallStep, { usPerDelivery: v, p99Ms: 5, redisUsPerDelivery: 20, offered: 2000, p50Ms: 1 })))
-  for (const [id, vals] of Object.entries(extra)) vals.forEach((v, i) => reps.push(rep(id, i + 1, smallStep, { usPerDelivery: v })))
+  for (const [id, vals] of Object.entries(extra)) vals.forEach((v, i) => reps.push(rep(id, i + 1, smallStep, { usPerDelivery: v, sendUsPerDelivery: v })))
   return scenario('small', [SB, BASE_REDIS, SB_PG, SB_NOMETRICS], [smallStep, '5 msg/s/client', 'best'], reps)
 }
 
@@ -56,6 +58,21 @@ t.test('goals: met and not met against the thresholds of issue 11, 16 and 12', a
   t.equal(table.rows.length, goals.length)
   t.ok(table.rows.some((r) => r[4].startsWith('**not met**')))
   t.ok(table.rows.some((r) => r[4] === 'met'))
+})
+
+t.test('goals: issue 16 compares the sending path and reports the archiver thread apart', async (t) => {
+  const s = smallResult([100, 100, 100], [100, 100, 100])
+  // the whole process costs 1.30× with the archive, its sending path 1.04×, the thread 60 µs/message
+  for (let i = 0; i < 3; i++) s.reps.push(rep('switchboard-pg', i + 1, smallStep, { usPerDelivery: 130, sendUsPerDelivery: 104, archiverUsPerMsg: 60 }))
+  const goals = evaluateGoals([s])
+  const send = goals.find((g) => g.what.startsWith('small rooms with DATABASE_URL: server µs/delivery on the sending path'))
+  t.equal(send?.met, true, '104 vs 100 = 1.04× ≤ 1.05×, though the whole process is 1.30×')
+  t.match(send?.figure, /104 µs vs 100 µs = 1\.04×/)
+  const thread = goals.find((g) => g.what.startsWith('small rooms with DATABASE_URL: the archiver thread'))
+  t.equal(thread?.met, null, 'reported, no bar')
+  t.match(thread?.figure, /60\.0 µs CPU per message sent; whole process 130 µs vs 100 µs\/delivery = 1\.30×/)
+  const none = evaluateGoals([smallResult([100], [100])]).find((g) => g.what.startsWith('small rooms with DATABASE_URL: the archiver thread'))
+  t.match(none?.figure, /not measured/, 'no switchboard-pg row: not measured')
 })
 
 t.test('goals: storm time, refusals and idle memory', async (t) => {
@@ -107,6 +124,20 @@ t.test('parsers: a Prometheus series, Redis INFO cpu', async (t) => {
   t.equal(countOf(text, 'switchboard_socket_events_total', { event: 'typing', result: 'ok' }), 0)
   t.equal(parseRedisCpuMs('# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:2.250000\r\nused_cpu_sys_children:9\r\n'), 3750)
   t.ok(Number.isNaN(parseRedisCpuMs('')), 'no figures: NaN, never 0')
+})
+
+t.test('threadCpuMs: the CPU of the named threads only (how the bench splits off the archiver thread)', { skip: process.platform !== 'linux' && '/proc only' }, async (t) => {
+  t.equal(threadCpuMs([process.pid], 'no-such-thread'), null, 'no such thread: null, not 0')
+  // a thread that names itself as the archiver's does, then burns 300 ms of its own CPU (by its
+  // own /proc account, so a busy machine only makes it take longer)
+  const w = new Worker(`const fs = require('fs'); fs.writeFileSync('/proc/thread-self/comm', 'h-spin')
+    const own = () => { const f = fs.readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10 }
+    while (own() < 300) {}
+    require('worker_threads').parentPort.postMessage('done'); setTimeout(() => {}, 60000)`, { eval: true })
+  await new Promise((resolve) => w.once('message', resolve))
+  const ms = threadCpuMs([process.pid], 'h-spin')
+  await w.terminate()
+  t.ok(ms !== null && ms >= 300 && ms <= 1000, `the spinning thread's CPU (${ms} ms), not the process's`)
 })
 
 t.test('progress: the estimate adds up scenarios × variants × repetitions', async (t) => {

@@ -60,8 +60,9 @@ export class ArchivedHistoryStore implements HistoryStore {
 
   get delivery (): Delivery { return this.#inner.delivery }
 
-  async append (draft: MessageDraft, limit?: SendLimit, deadline?: Deadline): Promise<AppendResult> {
-    return await this.#inner.append(draft, limit, deadline)
+  // the sending path: the Redis store's own promise, no extra async frame per message
+  append (draft: MessageDraft, limit?: SendLimit, deadline?: Deadline): Promise<AppendResult> {
+    return this.#inner.append(draft, limit, deadline)
   }
 
   async #span (roomId: string, deadline: Deadline): Promise<Span> {
