@@ -26,6 +26,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #conn: Connection
   readonly #sendTimeoutMs: number
   readonly #typingThrottleMs: number
+  readonly #maxFrameBytes: number
   readonly #typingSent = new Map<string, number>()
   readonly #following = new Set<string>()
 
@@ -33,6 +34,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     super()
     this.#sendTimeoutMs = opts.sendTimeoutMs ?? 30_000
     this.#typingThrottleMs = opts.typingThrottleMs ?? 2000
+    this.#maxFrameBytes = opts.maxFrameBytes ?? 65_536
     this.#conn = new Connection(opts, {
       emit: (event, ...args) => this.emit(event, ...args),
       connected: async (recovered) => await this.#onConnect(recovered),
@@ -94,6 +96,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   async send (roomId: string, text: string, opts: { meta?: Record<string, unknown>, clientMsgId?: string, timeoutMs?: number } = {}): Promise<Message> {
     const payload: Payload<'message:send'> = { roomId, text, clientMsgId: opts.clientMsgId ?? randomId() }
     if (opts.meta !== undefined) payload.meta = opts.meta
+    // a text within MESSAGE_MAX_LENGTH (grapheme clusters) can still be a frame over the limit
+    const frameBytes = utf8Bytes(JSON.stringify(['message:send', payload])) + FRAME_OVERHEAD
+    if (frameBytes > this.#maxFrameBytes) {
+      throw new SwitchboardError('payload_too_large', `message:send would be a ${frameBytes}-byte frame, over the server's ${this.#maxFrameBytes} (MAX_FRAME_BYTES)`)
+    }
     const deadline = Date.now() + (opts.timeoutMs ?? this.#sendTimeoutMs)
     for (let attempt = 1; ; attempt++) {
       await this.#conn.until(() => this.socket.connected && (this.rooms.states.get(roomId)?.ready ?? true), deadline)
@@ -183,4 +190,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 /** `createClient({ url, token })`: a connected (connecting) client. */
 export function createClient (opts: ClientOptions): SwitchboardClient {
   return new SwitchboardClient(opts)
+}
+
+/** Socket.IO's packet type and ack id before the JSON (`42<ack id>`), with room to spare. */
+const FRAME_OVERHEAD = 16
+
+/** UTF-8 length of a string, in bytes, in browsers and Node alike. */
+function utf8Bytes (s: string): number {
+  return new TextEncoder().encode(s).length
 }

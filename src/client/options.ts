@@ -20,6 +20,12 @@ export interface ClientOptions {
   /** reconnect backoff bounds, ms (default 500 … 30000), exponential with full jitter */
   backoffMinMs?: number
   backoffMaxMs?: number
+  /**
+   * the server's `MAX_FRAME_BYTES` (SPEC §7, default 65536): a send whose frame would be larger
+   * is refused here with `payload_too_large` — the server would close the connection on it
+   * (Socket.IO's transport rule), and a retry would only do that again
+   */
+  maxFrameBytes?: number
   /** at most one `typing: true` per room in this time, ms (default 2000) */
   typingThrottleMs?: number
   /** connect at once (default true); else call `connect()` */

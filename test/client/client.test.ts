@@ -116,3 +116,18 @@ t.test('presence, typing (throttled) and receipts; long-polling and websocket cl
   await until(() => a.of('c5').length === 4, 30_000)
   t.ok(inOrderOnce(a.of('c5')))
 })
+
+t.test('a text within MESSAGE_MAX_LENGTH but over MAX_FRAME_BYTES is payload_too_large at once, and the connection stays', async (t) => {
+  const r = recordingClient(t, { url: lb.url, transports: ['websocket'] })
+  await r.client.join('c-frame')
+  await until(() => r.client.connected, 10_000)
+  // 4,000 grapheme clusters (the text limit) of 18 bytes each: a 72 KB frame
+  const text = '👨‍👩‍👧'.repeat(4000)
+  const started = Date.now()
+  await t.rejects(r.client.send('c-frame', text), { code: 'payload_too_large' })
+  t.ok(Date.now() - started < 1000, 'refused without a round trip or retries')
+  t.equal(countOf(r, 'disconnected'), 0, 'the connection was not closed by an oversized frame')
+  t.equal(countOf(r, 'retry'), 0, 'not retried')
+  const m = await r.client.send('c-frame', '👨‍👩‍👧'.repeat(100))
+  t.equal(m.text, '👨‍👩‍👧'.repeat(100), 'a send within the frame limit still goes through')
+})
