@@ -72,6 +72,11 @@ export function defineScripts (client: Redis | Cluster, scripts: readonly Script
     delete target.scriptsSet[s.name]
     delete target[`${s.name}Buffer`]
     target[s.name] = scriptMethod(sha, s.lua, s.numberOfKeys)
+    // loaded now, so the first call is one EVALSHA rather than a NOSCRIPT and an EVAL (two
+    // round trips: a socket's presence write must not lose the race with a REST read that
+    // follows its connect); a Redis that is away now gets it by EVAL on first use
+    const load = (client as unknown as { script: (op: string, lua: string) => Promise<unknown> }).script('LOAD', s.lua)
+    load.catch(() => {})
   }
 }
 
