@@ -34,6 +34,7 @@ import type { Config } from '../src/config.js'
 import { RedisGate } from '../src/stores/redis/gate.js'
 import { REDIS_BUDGET_MS } from '../src/deadline.js'
 import { setWaitReplicas } from '../src/stores/redis/replicas.js'
+import { keepConnected } from '../src/stores/redis/keep-connected.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -197,8 +198,10 @@ export default fp(async (fastify) => {
   }
   const log = fastify.log.child({ component: 'redis' })
   const all: RedisClient[] = []
+  let closing = false
   const watch = (c: RedisClient, name: string): RedisClient => {
     all.push(c)
+    if (c instanceof Redis) keepConnected(c, () => closing)
     let down = false
     c.on('error', (err: Error) => {
       // one line per outage, not one per reconnect attempt
@@ -269,6 +272,7 @@ export default fp(async (fastify) => {
   await gate.syncClock()
 
   fastify.addHook('onClose', async () => {
+    closing = true
     gate.close()
     await Promise.all(all.map(async (c) => {
       // QUIT lets queued replies arrive first; a connection that is down is just dropped

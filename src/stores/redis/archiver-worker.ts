@@ -17,6 +17,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { writeFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
+import { keepConnected } from './keep-connected.js'
 import { createKeys } from '../keys.js'
 import { PgArchive } from '../postgres/archive.js'
 import { Archiver } from './archiver.js'
@@ -53,6 +54,8 @@ const options = {
 const redis = data.redis.sentinels !== undefined
   ? new Redis({ ...options, sentinels: data.redis.sentinels, name: data.redis.name, role: 'master', sentinelRetryStrategy: retry, failoverDetector: true })
   : new Redis(data.redis.url as string, options)
+let stopping: Promise<void> | undefined
+keepConnected(redis, () => stopping !== undefined)
 let redisDown = false
 redis.on('error', (err: Error) => {
   if (!redisDown) log.warn({ err: { message: err.message } }, 'archive: redis connection error')
@@ -72,7 +75,6 @@ const archiver = new Archiver({
   onPass: () => { send({ type: 'stats', lag: archiver.lag, errors: archiver.errors, archived: archiver.archived }) }
 })
 
-let stopping: Promise<void> | undefined
 port.on('message', (m: ToWorker) => {
   if (m.type !== 'stop') return
   stopping ??= (async () => {
