@@ -55,6 +55,15 @@ for (const [mode, access] of [['memory', 'claims'], ['redis', 'claims'], ['memor
         t.not(r.ok, true, `${event} to ${target === attacker.id ? 'its own' : 'another socket\'s'} id room is refused (${JSON.stringify(r.error)})`)
       }
     }
+    // internal rooms the attacker's socket IS in (its user: room, the presence room of a user it
+    // follows) are not client rooms either: membership of them opens nothing
+    t.equal((await ack(attacker, 'presence:subscribe', { userIds: ['victim'] })).ok, true)
+    for (const target of ['user:mallory', '~presence:victim', 'user:victim']) {
+      for (const [event, payload] of ROOM_EVENTS(target)) {
+        const r = await ack(attacker, event, payload)
+        t.ok(r.error?.code === 'forbidden' || r.error?.code === 'invalid_payload', `${event} to internal room ${target} is refused (${JSON.stringify(r.error)})`)
+      }
+    }
     const ops = await http(`${a.url}/v1/rooms/${encodeURIComponent(victim.id!)}/messages`, { token: token({ sub: 'svc', role: 'service' }) })
     t.equal(ops.status, 400, 'nor can REST read a socket id room')
 
