@@ -74,7 +74,8 @@ export default fp(async (fastify) => {
   const { recoveries, catchups } = metrics.socket
   const recoverySlots = { true: recoveries.slot({ result: 'recovered' }), false: recoveries.slot({ result: 'not_recovered' }) }
   const onRecovery = (recovered: boolean): void => recoveries.inc(recovered ? recoverySlots.true : recoverySlots.false)
-  for (const ns of [nsp, admin]) guardSessions(ns, { authenticate: fastify.authenticate, recovery: io._opts.connectionStateRecovery !== undefined, onRecovery })
+  const assertAccess = fastify.messages.service.assertAccess
+  for (const ns of [nsp, admin]) guardSessions(ns, { authenticate: fastify.authenticate, recovery: io._opts.connectionStateRecovery !== undefined, onRecovery, assertAccess })
 
   // 3. the handlers. Every refusal for rate (a handler's, like message:send's per-user limit, or
   // the per-event limit's) is reported to the socket limits: `rate:limited`, far-over disconnect

@@ -116,6 +116,7 @@ function describeTokenError (code: string | undefined, message: string | undefin
     case 'FAST_JWT_INVALID_ALGORITHM': return 'token algorithm not allowed'
     case 'FAST_JWT_MISSING_SIGNATURE': return 'unsigned tokens are not allowed'
     case 'FAST_JWT_INVALID_CLAIM_VALUE': return `token ${claimIn(message)} not accepted`
+    case 'FAST_JWT_INVALID_CLAIM_TYPE': return `token ${claimIn(message)} has the wrong type`
     case 'FAST_JWT_MISSING_REQUIRED_CLAIM': return `token lacks the required claim ${claimIn(message)}`
     case 'FAST_JWT_INACTIVE': return 'token not yet valid'
     default: return 'invalid token'

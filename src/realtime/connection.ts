@@ -100,9 +100,11 @@ export function registerConnectionHandlers (nsp: AppNamespace, admin: AppNamespa
     if (!ADMIN_EVENTS.has(event)) unknownEvent(event, args)
   }
 
-  // A recovered socket skips the handshake middleware: it must not outlive its token, nor stay
-  // on an instance that is draining (its transport is closed, so it recovers elsewhere). What
-  // follows still runs for it (as it did when these were separate handlers); presence skips it.
+  // Every socket, recovered or not, went through the handshake middleware (skipMiddlewares is
+  // off, sessions.ts); this is the last check before the handlers: no socket outlives its token
+  // (it may have expired since the handshake), nor stays on an instance that began draining
+  // meanwhile (its transport is closed, so it recovers elsewhere). What follows still runs for
+  // it (as it did when these were separate handlers); presence skips it.
   function refuseStale (socket: AppSocket): void {
     if (closeIfDraining(socket, isDraining)) return
     if (socket.data.principal === undefined || socket.data.principal.exp <= expiry.now()) socket.disconnect(true)

@@ -7,7 +7,11 @@
  * - a session is restored only for a handshake whose token verifies and whose `sub` is the
  *   session's `sub`; anything else gets a fresh socket (and the handshake middleware, which now
  *   runs on every connection, answers an invalid token with the contract's `connect_error`).
- *   Nothing of the old session (rooms, missed packets) is touched before that check.
+ *   Nothing of the old session (rooms, missed packets) is touched before that check. The new
+ *   token's room rule (`assertAccess`) then decides what is restored: client rooms it does not
+ *   allow are dropped, and so are the missed packets about them (an event whose payload names
+ *   such a `roomId`: `message:new`, `receipt`, `room:presence`), which Socket.IO would otherwise
+ *   replay before any handler could judge them.
  * - socket ids begin with `~`, a character no room id may contain (SPEC §3), so a socket's own
  *   id room can never be named, joined or addressed as a client room.
  * - a restored socket hears its rooms' broadcasts from the moment its rooms are restored.
@@ -21,6 +25,7 @@
  */
 import { Socket } from 'socket.io'
 import type { Authenticate, Principal } from '../domain/principal.js'
+import { isReservedRoom, isValidRoomId } from '../domain/rooms.js'
 import { handshakeToken } from './auth.js'
 import type { AppNamespace, AppSocket } from './types.js'
 
@@ -51,6 +56,27 @@ export interface SessionGuardOptions {
   recovery: boolean
   /** told of every handshake that asked for recovery (`pid` and `offset`), and whether it was restored */
   onRecovery?: (recovered: boolean) => void
+  /** the room rule (throws when the principal may not use the room); absent: rooms are restored as they were */
+  assertAccess?: (principal: Principal, roomId: string) => void
+}
+
+/** Drops from a session being restored the client rooms, and the missed packets about them, that `principal` may not use. */
+function narrowSession (session: Session, principal: Principal, assertAccess: (principal: Principal, roomId: string) => void): void {
+  const allowed = (room: unknown): boolean => {
+    // socket id rooms, user: rooms and presence rooms are the server's, not client rooms
+    if (!isValidRoomId(room) || isReservedRoom(room)) return true
+    try {
+      assertAccess(principal, room)
+      return true
+    } catch {
+      return false
+    }
+  }
+  session.rooms = session.rooms.filter(allowed)
+  session.missedPackets = session.missedPackets.filter((packet) => {
+    const payload: unknown = Array.isArray(packet) ? packet[1] : undefined
+    return payload === null || typeof payload !== 'object' || allowed((payload as { roomId?: unknown }).roomId)
+  })
 }
 
 async function principalOf (authenticate: Authenticate, auth: Auth, client: EngineClient): Promise<Principal | undefined> {
@@ -77,6 +103,7 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
         } catch {}
         if (session !== null && session.sid.startsWith(SOCKET_ID_PREFIX) && session.data?.principal?.sub === principal.sub) {
           // the handshake middleware then sets the new token's principal (expiry, claims)
+          if (opts.assertAccess !== undefined) narrowSession(session, principal, opts.assertAccess)
           opts.onRecovery?.(true)
           return new Socket(nsp, client as never, auth, session as never) as unknown as AppSocket
         }

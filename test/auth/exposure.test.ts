@@ -27,6 +27,9 @@ t.test('no token reaches a real instance\'s log', async (t) => {
   await http(`${srv.url}/v1/nothing?token=${tok({ sub: 'x' })}`)
   await http(`${srv.url}/v1/rooms/%E0%A4%A/messages?token=${tok({ sub: 'y' })}`)
   await http(`${srv.url}/v1/presence/alice`, { token: tok({ sub: 'z', exp: nowS() - 10 }) })
+  // a token pasted into a path, plain and percent-encoded (the path is logged, the query string never)
+  await http(`${srv.url}/v1/presence/${tok({ sub: 'p1' })}`)
+  await http(`${srv.url}/v1/presence/%65${tok({ sub: 'p2' }).slice(1)}`)
   for (const transport of ['polling', 'websocket']) {
     const s = await connect(srv.url, tok({ sub: `h-${transport}` }), { transports: [transport], query: { token: tok({ sub: `q-${transport}` }) } })
     t.equal((await ack(s, 'auth:refresh', { token: tok({ sub: `h-${transport}` }) })).ok, true)

@@ -107,10 +107,19 @@ for (const mode of ['memory', 'redis-streams'] as const) {
       const room = `rec-narrow-${mode}`
       const { bob, session } = await aliceAway(room)
       const again = client(c.b, token({ sub: 'alice', rooms: ['elsewhere'] }), session)
+      const got = collect<Message>(again, 'message:new')
       await open(again)
       t.equal(again.recovered, true)
       const r = await ack(again, 'message:send', { roomId: room, text: 'still?' })
       t.equal(r.error?.code, 'forbidden', 'the room the narrower token does not allow is gone')
+      // the missed packets are judged by the new token too, and the room is left for real: a
+      // message sent there now reaches bob (on the same instance) and not alice; an ack of
+      // alice's after bob's echo is the barrier
+      const echo = new Promise(resolve => bob.once('message:new', resolve))
+      await sendMany(bob, room, 1, 'after the restore')
+      await echo
+      await ack(again, 'history:fetch', { roomId: 'elsewhere' })
+      t.same(got.map(m => m.text), [], 'nothing of the room it may no longer use: neither the missed messages nor new ones')
       again.close()
       bob.close()
     })

@@ -94,7 +94,10 @@ t.test('a token missing iss or aud is refused naming the claim', async (t) => {
     ['no iss', { aud: 'switchboard' }, /\biss\b/],
     ['no aud', { iss: 'https://idp.example' }, /\baud\b/],
     ['wrong iss', { iss: 'https://evil.example', aud: 'switchboard' }, /\biss\b/],
-    ['wrong aud', { iss: 'https://idp.example', aud: 'other' }, /\baud\b/]
+    ['wrong aud', { iss: 'https://idp.example', aud: 'other' }, /\baud\b/],
+    // not strings (found by the issue 9 attack: "invalid token" named nothing)
+    ['iss a number', { iss: 5 as unknown as string, aud: 'switchboard' }, /\biss\b/],
+    ['aud a list holding a number', { iss: 'https://idp.example', aud: [5] as unknown as string }, /\baud\b/]
   ]
   for (const [name, claims, re] of cases) {
     const r = await http(`${url}/v1/presence/alice`, { token: token({ sub: 'a', ...claims }) })

@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { startApp, http } from '../helpers/app.js'
-import { connect, ack, next, collectAll, type ClientSocket } from '../helpers/socket.js'
+import { connect, ack, next, collect, collectAll, type ClientSocket } from '../helpers/socket.js'
 import { token } from '../helpers/tokens.js'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
 
@@ -55,6 +55,15 @@ for (const [mode, access] of [['memory', 'claims'], ['redis', 'claims'], ['memor
         t.not(r.ok, true, `${event} to ${target === attacker.id ? 'its own' : 'another socket\'s'} id room is refused (${JSON.stringify(r.error)})`)
       }
     }
+    // internal rooms the attacker's socket IS in (its user: room, the presence room of a user it
+    // follows) are not client rooms either: membership of them opens nothing
+    t.equal((await ack(attacker, 'presence:subscribe', { userIds: ['victim'] })).ok, true)
+    for (const target of ['user:mallory', '~presence:victim', 'user:victim']) {
+      for (const [event, payload] of ROOM_EVENTS(target)) {
+        const r = await ack(attacker, event, payload)
+        t.ok(r.error?.code === 'forbidden' || r.error?.code === 'invalid_payload', `${event} to internal room ${target} is refused (${JSON.stringify(r.error)})`)
+      }
+    }
     const ops = await http(`${a.url}/v1/rooms/${encodeURIComponent(victim.id!)}/messages`, { token: token({ sub: 'svc', role: 'service' }) })
     t.equal(ops.status, 400, 'nor can REST read a socket id room')
 
@@ -88,6 +97,16 @@ t.test('auth:refresh applies the whole room rule again (claims mode)', async (t)
   }
   const history = await http(`${url}/v1/rooms/ops/messages`, { token: token({ sub: 'ops-bot', role: 'service' }) })
   t.same(history.body.messages.map((x: { text: string }) => x.text), ['as admin'], 'nothing was written after the refresh')
+  // and the socket is out of the room for real: a message there now reaches the watcher, not it
+  // (a notification to its own user room, sent after the watcher got the message, is the barrier)
+  const heard = collect<{ text: string }>(s, 'message:new')
+  const echo = next(watcher, 'message:new')
+  t.equal((await ack(watcher, 'message:send', { roomId: 'ops', text: 'after the refresh' })).ok, true)
+  await echo
+  const notified = next(s, 'notification')
+  t.equal((await http(`${url}/v1/users/pat/notifications`, { token: token({ sub: 'ops-bot', role: 'service' }), body: { type: 'barrier', data: {} } })).status, 202)
+  await notified
+  t.same(heard, [], 'no message:new from the room it left')
 })
 
 t.test('auth:refresh to a narrower rooms claim leaves the rest, keeps what is allowed', async (t) => {
