@@ -14,6 +14,7 @@
  * clock is what stops it), and where each request waits out its own budget.
  */
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
 import { spawnServer } from '../helpers/proc.js'
 import { connect, ack, collect } from '../helpers/socket.js'
@@ -216,4 +217,32 @@ t.test('in flight when Redis freezes: answered within 2 s, and a send answered u
   t.ok(rms > ams || (rms === ams && rseq > aseq), `the retry is stored now (${String(retry.message?.id)} after ${afterId}), not the copy of a message stored late`)
   alice.close()
   bob.close()
+})
+
+t.test('readiness PINGs Redis at most once per 250 ms, however many probes ask (SPEC §6)', async (t) => {
+  // its own Redis, so that every PING it counts is this instance's
+  const redis = await startRedis({ own: true })
+  t.teardown(redis.close)
+  const server = await spawnServer(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix('ready-cache') })
+  const admin = new Redis(redis.url)
+  t.teardown(() => { admin.disconnect() })
+  const pings = async (): Promise<number> => Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
+  const before = await pings()
+  const started = Date.now()
+  // probes one after the other, as fast as they are answered, for about 1 s (each would PING
+  // without the cache), and a few at once now and then (they share one PING anyway)
+  let probes = 0
+  let ready = 0
+  while (Date.now() - started < 1000) {
+    const n = probes % 20 === 0 ? 5 : 1
+    const rs = await Promise.all(Array.from({ length: n }, async () => (await fetch(`${server.url}/health/ready`)).status))
+    probes += n
+    ready += rs.filter(s => s === 200).length
+  }
+  t.equal(ready, probes, 'every probe: ready')
+  const took = Date.now() - started
+  const sent = await pings() - before
+  t.comment(`${probes} readiness probes in ${took} ms: ${sent} PINGs`)
+  // one per 250 ms of the run, plus the first and one in progress at the end
+  t.ok(sent >= 1 && sent <= Math.ceil(took / 250) + 2, `at most one PING per 250 ms (${sent} for ${probes} probes in ${took} ms)`)
 })
