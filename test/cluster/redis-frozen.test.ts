@@ -153,7 +153,9 @@ t.test('in flight when Redis freezes: answered within 2 s, and a send answered u
   const bob = await connect(url, token({ sub: 'bob' }))
   for (const s of [alice, bob]) t.equal((await ack(s, 'room:join', { roomId: 'lobby' })).ok, true)
   const heard = collect<{ text: string }>(bob, 'message:new')
-  t.equal((await ack(alice, 'message:send', { roomId: 'lobby', text: 'before' })).ok, true)
+  const receiptsHeard = collect<{ userId: string, messageId: string }>(alice, 'receipt')
+  const before = await ack(alice, 'message:send', { roomId: 'lobby', text: 'before' })
+  t.equal(before.ok, true)
   await until(() => heard.some(m => m.text === 'before'), 5000)
   // the instance has every reason to believe Redis is up: a probe answered, nothing timed out
   await sleep(400)
@@ -170,13 +172,16 @@ t.test('in flight when Redis freezes: answered within 2 s, and a send answered u
     const r = await alice.timeout(10_000).emitWithAck('message:send', { roomId: 'lobby', text: `inflight-${i}`, clientMsgId: `inflight-${i}` })
     return { r, ms: Date.now() - started }
   }
-  const [sends, publish, presence, notFound, unauthorized] = await Promise.all([
+  const [sends, publish, presence, notFound, unauthorized, receipt] = await Promise.all([
     Promise.all(Array.from({ length: SENDS }, async (_, i) => await sendTimed(i))),
     timed(`${url}/v1/rooms/lobby/messages`, { method: 'POST', token: svc, body: JSON.stringify({ text: 'rest-inflight', clientMsgId: 'rest-inflight' }) }),
     timed(`${url}/v1/presence/bob`, { token: svc }),
     timed(`${url}/v1/nowhere`),
-    timed(`${url}/v1/rooms/lobby/messages`)
+    timed(`${url}/v1/rooms/lobby/messages`),
+    // another write: bob's read receipt
+    bob.timeout(10_000).emitWithAck('receipt:read', { roomId: 'lobby', messageId: before.message.id })
   ])
+  t.equal(receipt.error?.code, 'unavailable', 'a receipt:read in flight is answered unavailable')
   const slowestSend = Math.max(...sends.map(s => s.ms))
   t.comment(`REST in flight at the freeze: publish ${publish.status} ${publish.ms} ms, presence ${presence.status} ${presence.ms} ms, notFound ${notFound.status} ${notFound.ms} ms, unauthorized ${unauthorized.status} ${unauthorized.ms} ms; socket sends: slowest ${slowestSend} ms`)
   t.equal(sends.filter(s => s.r.ok === false && s.r.error.code === 'unavailable').length, SENDS, 'every send in flight is answered unavailable')
@@ -211,6 +216,15 @@ t.test('in flight when Redis freezes: answered within 2 s, and a send answered u
   t.equal(landed, 0, 'no socket send answered unavailable was written')
   t.equal(restLanded, 0, 'no REST publish answered unavailable was written')
   t.equal(broadcast, 0, 'none of them was broadcast')
+  // the receipt answered unavailable was not stored either: bob's retry is the one that moves
+  // it, and the room hears of it (a receipt stored late would make the retry `unchanged`, and
+  // nobody would ever hear of it)
+  const stored = await (await fetch(`${url}/v1/rooms/lobby/receipts`, { headers: { authorization: `Bearer ${svc}` } })).json() as { receipts: Record<string, string> }
+  t.comment(`receipt answered unavailable, stored later: ${stored.receipts.bob === undefined ? 'no' : 'yes'}`)
+  t.equal(stored.receipts.bob, undefined, 'the receipt answered unavailable was not stored')
+  t.equal((await ack(bob, 'receipt:read', { roomId: 'lobby', messageId: before.message.id })).ok, true)
+  await until(() => receiptsHeard.some(r => r.userId === 'bob' && r.messageId === before.message.id), 5000)
+  t.pass('the retried receipt is broadcast to the room')
   // a retry with the same clientMsgId is a first write now (no message or idempotency key was
   // left behind): its id comes after 'after'
   const retry = await ack(alice, 'message:send', { roomId: 'lobby', text: 'inflight-0', clientMsgId: 'inflight-0' })
