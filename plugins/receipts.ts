@@ -27,7 +27,8 @@ export default fp(async (fastify) => {
   const nsp = fastify.io.of('/') as AppNamespace
   const store: ReceiptStore = redis === null
     ? new MemoryReceiptStore({ history: fastify.messages.store })
-    : new RedisReceiptStore({ client: redis.client, keys: fastify.keys })
+    // a mark that Redis runs after its request's deadline writes nothing (unavailable = not written)
+    : new RedisReceiptStore({ client: redis.client, keys: fastify.keys, writeDeadline: redis.redisDeadline })
   const service = createReceiptService({
     store,
     roomAccess: fastify.config.ROOM_ACCESS,

@@ -42,3 +42,19 @@ t.test('redis: a store whose Redis is gone answers unavailable', async (t) => {
   await t.rejects(store.list('r'), { code: 'unavailable' })
   dead.disconnect()
 })
+
+t.test('redis: a mark that Redis runs after its write deadline writes nothing (SPEC §4 unavailable)', async (t) => {
+  const keys = createKeys(uniquePrefix('receipts-deadline'))
+  const c = client(t)
+  const history = new RedisHistoryStore({ client: c, subscriber: client(t), keys, maxLen: 10 })
+  t.teardown(() => history.close())
+  const { message } = await history.append({ roomId: 'lobby', userId: 'alice', text: 'hi' })
+  const [s] = await c.time()
+  let deadline = Number(s) * 1000 - 1000
+  const store = new RedisReceiptStore({ client: c, keys, writeDeadline: () => deadline })
+  await t.rejects(store.mark('lobby', 'bob', message.id), { code: 'unavailable' }, 'past its deadline: unavailable')
+  t.same(await store.list('lobby'), {}, 'nothing written')
+  deadline = Number(s) * 1000 + 60_000
+  t.equal(await store.mark('lobby', 'bob', message.id), 'advanced', 'before its deadline: written')
+  t.same(await store.list('lobby'), { bob: message.id })
+})

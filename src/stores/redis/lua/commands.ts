@@ -25,7 +25,7 @@ declare module 'ioredis' {
     /** lua/rate-limit.ts HIT */
     sbRateHit: (window: RedisKey, limit: number, windowMs: number, callback?: Callback<LimitReply>) => Result<LimitReply, Context>
     /** lua/receipts.ts MARK */
-    sbReceiptMark: (receipts: RedisKey, stream: RedisKey, userId: string, messageId: string, callback?: Callback<MarkReply>) => Result<MarkReply, Context>
+    sbReceiptMark: (receipts: RedisKey, stream: RedisKey, userId: string, messageId: string, deadline: string, callback?: Callback<MarkReply>) => Result<MarkReply, Context>
     /** lua/history-reads.ts SINCE */
     sbSince: (stream: RedisKey, meta: RedisKey, sinceId: string, count: number, callback?: Callback<SinceReply>) => Result<SinceReply, Context>
     /** lua/history-reads.ts SPAN */

@@ -4,9 +4,14 @@
  * stream under the room's hash tag, so both keys are on one slot.
  */
 import { locals, type Script, type Slot } from './script.js'
+import { PAST } from './clock.js'
 
-/** `not_found`: not in history; `unchanged`: the stored receipt is at or past it; `advanced`: stored. */
-export type MarkReply = 'not_found' | 'unchanged' | 'advanced'
+/**
+ * `not_found`: not in history; `unchanged`: the stored receipt is at or past it; `advanced`:
+ * stored; `late`: Redis ran it after its deadline (nothing written: the reader was already
+ * answered `unavailable`, SPEC §4).
+ */
+export type MarkReply = 'not_found' | 'unchanged' | 'advanced' | 'late'
 
 export const MARK_KEYS = [
   { name: 'receipts', doc: 'the room\'s receipts hash, user id → last-read id' },
@@ -14,14 +19,16 @@ export const MARK_KEYS = [
 ] as const satisfies Slot[]
 export const MARK_ARGV = [
   { name: 'user_id', doc: 'the reader' },
-  { name: 'message_id', doc: 'canonical <ms>-<seq>' }
+  { name: 'message_id', doc: 'canonical <ms>-<seq>' },
+  { name: 'deadline', doc: 'epoch ms on Redis\' clock after which nothing is written; \'0\' for none' }
 ] as const satisfies Slot[]
 
 export const MARK: Script = {
   name: 'sbReceiptMark',
   numberOfKeys: MARK_KEYS.length,
   // ids are compared as numbers: both parts have at most 15 digits (schema), exact in a Lua double
-  lua: locals(MARK_KEYS, MARK_ARGV) + `
+  lua: locals(MARK_KEYS, MARK_ARGV) + PAST + `
+if past(deadline) then return 'late' end
 if #redis.call('XRANGE', stream, message_id, message_id, 'COUNT', 1) == 0 then return 'not_found' end
 local cur = redis.call('HGET', receipts, user_id)
 if cur then
