@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse } from 'yaml'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Ajv2019 } from 'ajv/dist/2019.js'
-import { ConfigSchema } from '../../src/config.js'
+import { ConfigSchema, parseConfig } from '../../src/config.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (p: string): string => readFileSync(root + p, 'utf8')
@@ -72,6 +72,9 @@ t.test('Kubernetes manifests', async (t) => {
   t.equal(deploy.spec.strategy.rollingUpdate.maxUnavailable, 0)
   t.ok(pod.securityContext.runAsNonRoot)
   t.equal(env.get('TRUST_PROXY')?.value, 'uniquelocal', 'the ingress controller\'s (private) network is trusted')
+  // literal values plus the Secret's: a configuration the service accepts
+  const literal = Object.fromEntries([...env.values()].filter(e => typeof e.value === 'string').map(e => [e.name, e.value as string]))
+  t.doesNotThrow(() => parseConfig({ ...literal, REDIS_URL: 'redis://redis:6379', JWT_SECRET: 'x'.repeat(48), INSTANCE_ID: 'switchboard-0' }), 'the Deployment\'s environment is a valid configuration')
 
   const labels = deploy.spec.template.metadata.labels
   const svc = docs.find(d => d.kind === 'Service')!
@@ -159,6 +162,10 @@ t.test('compose file', async (t) => {
     for (const k of Object.keys(svc.environment)) t.ok(isVariable(k), `${name}: ${k} is a real variable`)
     for (const k of envExample) t.ok(k in svc.environment, `${name}: passes ${k}`)
     t.equal(svc.environment.INSTANCE_ID, name)
+    // the values as compose hands them over (`${X:-default}` → the default, unset → '') form a
+    // configuration the service accepts, given the secret the file asks the shell for
+    const rendered = Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_0-9]+:-([^}]*)\}/g, '$1')]))
+    t.doesNotThrow(() => parseConfig({ ...rendered, JWT_SECRET: 'x'.repeat(48) }), `${name}: its environment is a valid configuration`)
     // JWT_JWKS_URL and JWT_SECRET are exclusive (SPEC §2): compose must not demand the secret;
     // with neither set, the service itself refuses to start in production and says why
     t.notMatch(svc.environment.JWT_SECRET, /:\?/, `${name}: JWT_SECRET is not required by compose (JWKS users leave it unset)`)
