@@ -148,15 +148,11 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
   for (const { c, m } of pairs.slice(0, 5)) {
     t.comment(`missing: ${c.name} (${c.transport}) lacks ${m.id} from ${m.clientMsgId ?? ''} acked at +${(m.ackedAt ?? 0) - t0}ms; its reconnects: ${c.history.map(h => `down +${h.downAt - t0} up +${h.upAt - t0} ${h.recovered ? 'recovered' : 'rejoined'}`).join('; ')}`)
   }
-  // A pair missing right at a session that Socket.IO's connection state recovery restored (the
-  // message acked within 1 s of the restore) is the known recovery race, reported separately;
-  // every other missing pair fails the test.
-  const atRecovery = (p: { c: LoopClient, m: Msg }): boolean => p.c.history.some(h => h.recovered && Math.abs((p.m.ackedAt ?? 0) - h.upAt) <= 1000)
-  const raced = pairs.filter(atRecovery)
-  t.equal(pairs.length - raced.length, 0, 'every acked message is in every member\'s view (missing pairs)')
-  t.equal(raced.length, 0, 'no pair missing at a recovered session', {
-    todo: raced.length > 0 ? 'known race: a message acked within ~1 ms of a redis-streams session restore is neither replayed nor delivered live (server side, reported to the lead)' : false
-  })
+  // No exception for a session restored by connection state recovery: the race once reported
+  // here as a todo (a message broadcast while the restored socket's handshake middlewares ran
+  // was neither replayed nor delivered) is fixed in src/realtime/sessions.ts (deliverToRestoring)
+  // and held open on purpose by test/delivery/restore-window.test.ts.
+  t.equal(pairs.length, 0, 'every acked message is in every member\'s view (missing pairs)')
   t.equal(senders.reduce((n, s) => n + s.failed(), 0), 0, 'every send was acked, possibly after retries')
   t.equal(clients.reduce((n, c) => n + c.duplicates, 0), 0, 'the shipped client delivered each id once')
 
@@ -188,14 +184,19 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
     messagesAcked: ledger.length,
     deliveriesChecked: clients.reduce((n, c) => n + ledger.filter(m => m.roomId === c.roomId).length, 0),
     reconnects: reconnects.length,
-    recovered: clients.reduce((n, c) => n + c.connects - 1, 0) - clients.reduce((n, c) => n + c.catchUps.length - 1, 0),
+    recovered: clients.reduce((n, c) => n + c.history.filter(h => h.recovered).length, 0),
     maxCatchUp: Math.max(...clients.flatMap(c => c.catchUps)),
     reconnectP50Ms: percentile(reconnects, 50),
     reconnectP99Ms: percentile(reconnects, 99),
+    // p50/p99 by kind: the shipped client backs off by itself after a refusal (a draining instance's 503)
+    reconnectMsByKind: Object.fromEntries(['docs loop', 'shipped client'].map((k, i) => {
+      const xs = clients.filter(c => (c.lib !== undefined) === (i === 1)).flatMap(c => c.reconnectMs)
+      return [k, [percentile(xs, 50), percentile(xs, 99)]]
+    })),
     drainExitMs: exits.map(e => e.ms)
   }
   t.comment(`figures ${JSON.stringify(figures)}`)
-  t.ok(reconnects.length >= clients.length, 'every client was moved at least once by the restarts')
+  t.same(clients.filter(c => c.reconnectMs.length === 0).map(c => c.name), [], 'every client was moved at least once by the restarts')
 })
 
 async function connections (s: ServerProc): Promise<number> {
