@@ -175,6 +175,26 @@ t.test('compose file', async (t) => {
   t.same(upstreams, instances.map(n => `${n}:${compose.services[n].environment.PORT as string}`), 'nginx upstreams are the compose instances')
 })
 
+t.test('compose archive override', async (t) => {
+  const validate = composeValidator()
+  const main = parse(read('deploy/docker-compose.yml'), { merge: true })
+  const archive = parse(read('deploy/docker-compose.archive.yml'), { merge: true })
+  const res = validate(archive)
+  t.ok(res.ok, `valid against the Compose Specification schema ${res.errors.join('; ')}`)
+  t.ok(archive.services.postgres.healthcheck?.test, 'PostgreSQL has a health check')
+  const instances = Object.keys(main.services).filter(n => /^switchboard-\d+$/.test(n))
+  for (const name of instances) {
+    const svc = archive.services[name]
+    // an instance without the archive would trim Redis history past what the archive holds
+    t.match(svc?.environment?.DATABASE_URL, /^postgres:\/\/[^@]+@postgres:5432\//, `${name} archives to the postgres service`)
+    t.equal(svc?.depends_on?.postgres?.condition, 'service_healthy', `${name} waits for PostgreSQL`)
+    // compose merges depends_on by service: nothing here may replace the main file's Redis condition
+    // (a short-syntax list would turn it into service_started)
+    t.ok(!Array.isArray(svc?.depends_on) && svc?.depends_on?.redis === undefined, `${name}: the main file's Redis condition stays`)
+    t.equal(main.services[name].depends_on.redis.condition, 'service_healthy')
+  }
+})
+
 t.test('nginx.conf follows the scaling guides (run for real by test:deploy)', async (t) => {
   const conf = read('deploy/nginx.conf').replace(/#.*$/gm, '')
   const sio = /location \/socket\.io\/ \{([^}]*)\}/.exec(conf)?.[1] ?? ''
