@@ -1,10 +1,10 @@
 /**
  * deploy/pm2/ecosystem.config.cjs run by the real PM2 (npm devDependency) with a private
- * PM2_HOME: one worker per core in cluster mode on one Redis, WebSocket clients (half of them the shipped
- * client, switchboard/client) spread over the
- * workers see each other's messages (through Redis), and `pm2 reload` replaces and drains the
- * workers one by one without a client giving up or missing an acked message. Long-polling is
- * refused cleanly (the file is WebSocket-only: Node's cluster master is not sticky).
+ * PM2_HOME: one worker per core in cluster mode on one Redis, WebSocket clients (half of them
+ * the shipped client, switchboard/client) spread over the workers see each other's messages
+ * (through Redis), and `pm2 reload` replaces and drains the workers one by one without a client
+ * giving up or missing an acked message. Long-polling is refused cleanly (the file is
+ * WebSocket-only: Node's cluster master is not sticky).
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
