@@ -232,6 +232,31 @@ t.test('Dockerfile', async (t) => {
   t.same(kw('CMD'), [`["node", "${outDir as string}/src/server.js"]`], 'runs the built entry point with node (no npm)')
   t.same(df.getComments().length > 0, true)
 
+  // the final stage has the production dependencies only: every package the built code imports
+  // must be one (a development dependency that ioredis also nests, cluster-key-slot, once made
+  // the image fail at start with ERR_MODULE_NOT_FOUND)
+  const pkg = JSON.parse(read('package.json'))
+  const { builtinModules } = await import('node:module')
+  const imported = new Map<string, string>()
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(root + dir, { withFileTypes: true })) {
+      const p = `${dir}/${e.name}`
+      if (e.isDirectory()) walk(p)
+      else if (/\.ts$/.test(e.name) && !/\.d\.ts$/.test(e.name)) {
+        for (const m of read(p).matchAll(/(?:^import [^'"]*?from |^export [^'"]*? from |import\()'([^'.][^']*)'/gm)) {
+          if (/^import type /.test(m[0])) continue
+          const name = m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]
+          if (!m[1].startsWith('node:') && !builtinModules.includes(name)) imported.set(name, p)
+        }
+      }
+    }
+  }
+  for (const d of JSON.parse(read('tsconfig.build.json')).include as string[]) walk(d)
+  t.ok(imported.size > 10, `${imported.size} packages imported by the built code`)
+  // esbuild: imported only by GET /demo, which production does not serve (SPEC §6)
+  const notProd = [...imported].filter(([n]) => !(n in pkg.dependencies) && n !== 'esbuild').map(([n, p]) => `${n} (${p})`)
+  t.same(notProd, [], 'every package the built code imports is a production dependency')
+
   const ignore = read('.dockerignore').split('\n').map(l => l.trim())
   for (const p of ['**/node_modules', 'test', 'bench', '.env', '.git']) t.ok(ignore.includes(p), `.dockerignore keeps ${p} out`)
   for (const p of ['src', 'plugins', 'routes', 'package.json', 'package-lock.json', 'tsconfig.json']) t.notOk(ignore.includes(p), `${p} is in the context`)
