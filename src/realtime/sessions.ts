@@ -22,6 +22,14 @@
  *   adapter's room walk therefore also takes the recovered sockets still waiting for their
  *   middlewares, as Socket.IO's own uWS path does for every pre-connect socket; their packets
  *   go out after the missed ones, before CONNECT, like the missed ones (the client buffers them).
+ * - the window before that: a cluster adapter's restoreSession reads the stream up to its end,
+ *   and until the socket exists (rooms joined) a newer broadcast that reaches this instance goes
+ *   to the room's other sockets only. (Redis serves an XRANGE and an append in one event loop
+ *   turn, then writes the blocked stream reader's reply before the XRANGE's, so the reader can
+ *   deliver an entry the read did not see before the restore goes on.) So while a restore runs,
+ *   the broadcasts the adapter hands on with an offset are kept, and those newer than the last
+ *   missed packet (the session's offset when none) in the session's rooms join its missed
+ *   packets: each once, in stream order.
  */
 import { Socket } from 'socket.io'
 import type { Authenticate, Principal } from '../domain/principal.js'
@@ -35,8 +43,11 @@ export const SOCKET_ID_PREFIX = '~'
 interface Session { sid: string, pid: string, rooms: string[], data: { principal?: Principal }, missedPackets: unknown[] }
 interface EngineClient { request: { headers: Record<string, string | string[] | undefined> } }
 type Auth = Record<string, unknown>
-interface BroadcastOptions { rooms: Set<string>, except?: Set<string> }
+interface BroadcastOptions { rooms: Set<string>, except?: Set<string>, flags?: Record<string, unknown> }
+interface Packet { type: number, id?: number, data: unknown[] }
 interface AdapterInternals {
+  /** socket.io-adapter ClusterAdapter: appends the stream offset to a broadcast's data (recovery) */
+  addOffsetIfNecessary?: (packet: Packet, opts: BroadcastOptions, offset: string) => void
   restoreSession: (pid: string, offset: string) => Promise<Session | null> | Session | null
   /** Socket.IO adapter: calls `fn` for each local socket in `opts.rooms` (all when empty) and in no `opts.except` room */
   apply: (opts: BroadcastOptions, fn: (socket: AppSocket) => void) => void
@@ -91,6 +102,17 @@ async function principalOf (authenticate: Authenticate, auth: Auth, client: Engi
 export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): void {
   const n = nsp as unknown as NamespaceInternals
   const create = n._createSocket.bind(nsp)
+  /** one list per restore in flight: the offset broadcasts that arrive meanwhile */
+  const keeping = new Set<Kept[]>()
+  const addOffset = n.adapter.addOffsetIfNecessary?.bind(n.adapter)
+  if (opts.recovery && addOffset !== undefined) {
+    n.adapter.addOffsetIfNecessary = (packet, o, offset) => {
+      addOffset(packet, o, offset)
+      if (keeping.size === 0 || packet.data[packet.data.length - 1] !== offset) return
+      const kept = { data: [...packet.data], rooms: [...o.rooms], except: [...(o.except ?? [])], offset }
+      for (const list of keeping) list.push(kept)
+    }
+  }
   n._createSocket = async (client, auth) => {
     const { pid, offset, ...rest } = auth ?? {}
     const asked = opts.recovery && typeof pid === 'string' && typeof offset === 'string'
@@ -98,10 +120,15 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
       const principal = await principalOf(opts.authenticate, auth, client)
       if (principal !== undefined) {
         let session: Session | null = null
+        const arriving: Kept[] = []
+        keeping.add(arriving)
         try {
           session = await n.adapter.restoreSession(pid, offset)
-        } catch {}
+        } catch {} finally {
+          keeping.delete(arriving)
+        }
         if (session !== null && session.sid.startsWith(SOCKET_ID_PREFIX) && session.data?.principal?.sub === principal.sub) {
+          addArrived(session, offset, arriving)
           // the handshake middleware then sets the new token's principal (expiry, claims)
           if (opts.assertAccess !== undefined) narrowSession(session, principal, opts.assertAccess)
           opts.onRecovery?.(true)
@@ -116,6 +143,30 @@ export function guardSessions (nsp: AppNamespace, opts: SessionGuardOptions): vo
     return socket
   }
   if (opts.recovery) deliverToRestoring(n)
+}
+
+/** a broadcast with its stream offset, kept while a restore runs */
+interface Kept { data: unknown[], rooms: string[], except: string[], offset: string }
+
+/** `<ms>-<seq>` stream ids, numerically */
+function compareOffsets (a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number)
+  const [bm, bs] = b.split('-').map(Number)
+  return am - bm || as - bs
+}
+
+/** Appends to the missed packets what arrived during the restore and the restore's read did not see. */
+function addArrived (session: Session, offset: string, arrived: Kept[]): void {
+  if (arrived.length === 0 || !/^\d+-\d+$/.test(offset)) return
+  const lastMissed = session.missedPackets[session.missedPackets.length - 1]
+  let last = Array.isArray(lastMissed) && typeof lastMissed[lastMissed.length - 1] === 'string' ? lastMissed[lastMissed.length - 1] as string : offset
+  for (const k of [...arrived].sort((x, y) => compareOffsets(x.offset, y.offset))) {
+    if (compareOffsets(k.offset, last) <= 0) continue
+    if (k.rooms.length > 0 && !k.rooms.some(r => session.rooms.includes(r))) continue
+    if (k.except.some(r => session.rooms.includes(r))) continue
+    session.missedPackets.push(k.data)
+    last = k.offset
+  }
 }
 
 /** One walk of a room broadcast also reaches the restored sockets still in their middlewares. */

@@ -75,3 +75,58 @@ for (const mode of ['memory', 'redis-streams'] as const) {
     carol.close()
   })
 }
+
+/**
+ * The window before that one: the adapter's restoreSession has read the stream to its end (the
+ * last XRANGE came back empty), and the socket does not exist yet. A message appended then
+ * reaches this instance's stream reader, which broadcasts it to the sockets in the room; the
+ * restored socket is not among them, and the read that built its missed packets is over. In
+ * production the window is a Redis event loop turn (Redis writes the blocked XREAD's reply
+ * before the XRANGE's when it serves both in one turn); here it is held open by delaying the
+ * restore's answer until the message has reached the instance.
+ */
+t.test('redis-streams: a message that reaches the instance after the restore read the stream, before the socket exists', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.close)
+  const env = { ...LIMITS_OFF, LOG_LEVEL: 'warn', REDIS_URL: redis.url, ADAPTER: 'redis-streams', REDIS_KEY_PREFIX: uniquePrefix('restore-read') }
+  const a = await startInner(t, env)
+  const b = await startInner(t, env)
+  const room = 'restore-after-read'
+  const bob = await connectAs(b.url, 'bob')
+  await join(bob, room)
+  const carol = await connectAs(a.url, 'carol')
+  await join(carol, room)
+  const alice = await open(client(a.url, token({ sub: 'alice' })))
+  await join(alice, room)
+  const first = new Promise(resolve => alice.once('message:new', resolve))
+  await sendMany(bob, room, 1, 'before')
+  await first
+  const session = sessionOf(alice)
+  await drop(alice)
+  alice.close()
+  const missed = await sendMany(bob, room, 2, 'while away')
+
+  // instance a's restore: read the stream, then let one more message arrive before answering
+  const adapter = a.inner.io.of('/').adapter as unknown as { restoreSession: (pid: string, offset: string) => Promise<unknown> }
+  const restore = adapter.restoreSession.bind(adapter)
+  let inWindow: Message[] = []
+  adapter.restoreSession = async (pid, offset) => {
+    const restored = await restore(pid, offset)
+    const reachedA = new Promise<void>(resolve => carol.on('message:new', (m: Message) => { if (m.text === 'after the read 0') resolve() }))
+    inWindow = await sendMany(bob, room, 1, 'after the read')
+    await reachedA // instance a's reader has broadcast it; the restored socket is not built yet
+    return restored
+  }
+  const again: ClientSocket = client(a.url, token({ sub: 'alice' }), session)
+  const got: Message[] = []
+  again.on('message:new', (m: Message) => got.push(m))
+  await open(again)
+  t.equal(again.recovered, true, 'the session was restored')
+  const after = await sendMany(bob, room, 1, 'after')
+  const deadline = Date.now() + 5000
+  while (!got.some(m => m.id === after[0].id) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  t.same(ids(got), ids([...missed, ...inWindow, ...after]), 'missed, then the one that arrived after the read, then live: each once, in order')
+  again.close()
+  bob.close()
+  carol.close()
+})

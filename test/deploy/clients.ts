@@ -1,8 +1,12 @@
 /**
- * Clients for the deploy tests: real socket.io-client connections with its DEFAULT reconnection,
- * each running the "client that never misses a message" loop of docs/delivery.md (rejoin with `since` =
- * last id seen whenever the session was not recovered, page on with history:fetch while
- * hasMore, dedupe by id), and senders that record every acked message in a ledger.
+ * Clients for the deploy tests, two kinds behind one interface:
+ *   - `startClient`: a real socket.io-client connection with its DEFAULT reconnection, running
+ *     the "client that never misses a message" loop of docs/delivery.md by hand (rejoin with
+ *     `since` = last id seen whenever the session was not recovered, page on with
+ *     history:fetch while hasMore, dedupe by id): what an application without our client writes;
+ *   - `startLibClient`: the shipped client, `switchboard/client` (src/client), whose own loop
+ *     does the same and delivers each id once (so its duplicates are counted, not deduped);
+ * and senders that record every acked message in a ledger.
  *
  * A refusal socket.io-client treats as final shows as `socket.active === false` after a
  * connect_error, or a disconnect with reason `io server disconnect`: that client "gave up".
@@ -12,6 +16,7 @@
 import { Agent } from 'node:http'
 import { io, type Socket } from 'socket.io-client'
 import { sleep } from '../helpers/net.js'
+import { SwitchboardClient } from '../../src/client/index.js'
 
 export interface Msg { id: string, roomId: string, clientMsgId?: string, ackedAt?: number }
 
@@ -37,6 +42,10 @@ export interface LoopClient {
   errors: string[]
   /** every (re)connection after the first: when, and whether Socket.IO recovered the session */
   history: Array<{ downAt: number, upAt: number, recovered: boolean }>
+  /** the shipped client, when this is one (`startLibClient`) */
+  lib?: SwitchboardClient
+  /** ids the shipped client delivered more than once (it promises each id once) */
+  duplicates: number
 }
 
 export interface ClientOptions {
@@ -64,7 +73,7 @@ export async function startClient (url: string, o: ClientOptions): Promise<LoopC
     ...(o.path !== undefined && { path: o.path }),
     ...(agent !== undefined && { agent: agent as unknown as string, localAddress: o.localAddress })
   })
-  const c: LoopClient = { name: o.name, transport: o.transports.join('+'), roomId: o.roomId, socket, seen: new Set(), lastId: o.since, joining: false, connects: 0, reconnectMs: [], catchUps: [], gaveUp: [], errors: [], history: [] }
+  const c: LoopClient = { name: o.name, transport: o.transports.join('+'), roomId: o.roomId, socket, seen: new Set(), lastId: o.since, joining: false, connects: 0, reconnectMs: [], catchUps: [], gaveUp: [], errors: [], history: [], duplicates: 0 }
   const buffer: Msg[] = []
   let downAt: number | undefined
 
@@ -127,6 +136,63 @@ export async function startClient (url: string, o: ClientOptions): Promise<LoopC
 }
 
 /**
+ * The shipped client (`switchboard/client`) in the same shape: it reconnects (its own backoff,
+ * and after the refusals socket.io-client treats as final), rejoins with `since`, pages and
+ * dedupes by itself; this only records what it reports. "Gave up" is its `stopped` event.
+ */
+export async function startLibClient (url: string, o: ClientOptions): Promise<LoopClient> {
+  const agent = o.localAddress !== undefined ? new Agent({ keepAlive: true, localAddress: o.localAddress }) : undefined
+  const lib = new SwitchboardClient({
+    url,
+    token: o.token,
+    transports: o.transports,
+    socketOptions: {
+      ...(o.path !== undefined && { path: o.path }),
+      ...(agent !== undefined && { agent: agent as unknown as string, localAddress: o.localAddress } as object)
+    }
+  })
+  const c: LoopClient = {
+    name: o.name,
+    transport: `${o.transports.join('+')} (client)`,
+    roomId: o.roomId,
+    socket: lib.socket as unknown as Socket,
+    seen: new Set(),
+    lastId: o.since,
+    get joining () { return lib.rooms.states.get(o.roomId)?.ready !== true },
+    connects: 0,
+    reconnectMs: [],
+    catchUps: [],
+    gaveUp: [],
+    errors: [],
+    history: [],
+    lib,
+    duplicates: 0
+  }
+  let downAt: number | undefined
+  lib.on('message', (m) => {
+    if (m.roomId !== c.roomId) return
+    if (c.seen.has(m.id)) c.duplicates++
+    c.seen.add(m.id)
+    if (c.lastId === undefined || cmpId(m.id, c.lastId) > 0) c.lastId = m.id
+  })
+  lib.on('disconnected', () => { downAt ??= Date.now() })
+  lib.on('connected', ({ recovered }) => {
+    c.connects++
+    if (downAt === undefined) return
+    c.reconnectMs.push(Date.now() - downAt)
+    c.history.push({ downAt, upAt: Date.now(), recovered })
+    downAt = undefined
+  })
+  lib.on('caughtUp', (r) => c.catchUps.push(r.count))
+  lib.on('gap', (g) => c.errors.push(`gap after ${g.since}`))
+  lib.on('error', (err) => c.errors.push(`${err.code}: ${err.message}`))
+  lib.on('stopped', (err) => c.gaveUp.push(`stopped ${err.code}: ${err.message}`))
+  const first = await lib.join(o.roomId, o.since !== undefined ? { since: o.since } : {})
+  c.catchUps.push(first.count)
+  return c
+}
+
+/**
  * Sends one message after another (one every `everyMs`) until `stop()`; every acked message goes
  * into `ledger`. A send that is not acked (drain, reconnect, timeout) is retried with the same
  * clientMsgId, so it is stored at most once.
@@ -140,7 +206,15 @@ export function startSender (c: LoopClient, ledger: Msg[], everyMs: number): { s
     while (state.running) {
       const clientMsgId = `${c.name}-${n++}`
       let acked = false
-      for (let attempt = 0; attempt < 12 && !acked && Date.now() < state.deadline; attempt++) {
+      if (c.lib !== undefined) {
+        // the shipped client retries by itself (same clientMsgId) until its send timeout
+        try {
+          const m = await c.lib.send(c.roomId, `m ${clientMsgId}`, { clientMsgId, timeoutMs: 30_000 })
+          ledger.push({ id: m.id, roomId: c.roomId, clientMsgId, ackedAt: Date.now() })
+          acked = true
+        } catch {}
+      }
+      for (let attempt = 0; c.lib === undefined && attempt < 12 && !acked && Date.now() < state.deadline; attempt++) {
         for (let w = 0; w < 100 && !c.socket.connected && Date.now() < state.deadline; w++) await sleep(100)
         try {
           const res = await c.socket.timeout(5000).emitWithAck('message:send', { roomId: c.roomId, text: `m ${clientMsgId}`, clientMsgId })

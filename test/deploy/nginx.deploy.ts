@@ -1,7 +1,7 @@
 /**
  * The shipped deploy/nginx.conf, run by the real nginx in front of three real instances on one
  * Redis (issue 14): long-polling needs the sticky upstream (shown with a non-sticky render),
- * 60 clients (websocket and long-polling) ride a rolling restart of every instance without one
+ * 60 clients (websocket and long-polling; half of them the shipped client) ride a rolling restart of every instance without one
  * giving up or missing an acked message, and TRUST_PROXY as shipped makes per-IP limits see the
  * client behind nginx. `npm run test:deploy` (`.ci/run` runs it after `npm test`).
  */
@@ -14,7 +14,7 @@ import { spawnServer, type ServerProc } from '../helpers/proc.js'
 import { token } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/net.js'
 import { startNginx, nginxBinary, type Nginx } from './nginx.js'
-import { startClient, startSender, percentile, cmpId, type LoopClient, type Msg } from './clients.js'
+import { startClient, startLibClient, startSender, percentile, cmpId, type LoopClient, type Msg } from './clients.js'
 
 if (nginxBinary() === undefined) throw new Error('nginx is not installed: .ci/run installs it (apt-get install -y nginx-light)')
 
@@ -99,9 +99,11 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
     t.equal(res.status, 201)
     seeds.set(roomId, ((await res.json()) as { message: Msg }).message.id)
   }
+  // clients 0, 1 (mod 4): socket.io-client with the docs' loop by hand; 2, 3: the shipped client
+  const isLib = (i: number): boolean => i % 4 >= 2
   const clients: LoopClient[] = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
     const roomId = `deploy-${i % ROOMS}`
-    return await startClient(nginx.url, {
+    return await (isLib(i) ? startLibClient : startClient)(nginx.url, {
       name: `c${i}`,
       roomId,
       token: token({ sub: `user-${i}` }),
@@ -110,7 +112,7 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
       localAddress: `127.0.${10 + i}.1`
     })
   }))
-  t.teardown(() => { for (const c of clients) c.socket.close() })
+  t.teardown(() => { for (const c of clients) { if (c.lib !== undefined) c.lib.close(); else c.socket.close() } })
   const perInstance = await Promise.all(servers.map(async s => await connections(s)))
   t.ok(perInstance.every(n => n > 0), `ip_hash spreads the clients over the three instances (${perInstance.join(' / ')})`)
 
@@ -146,16 +148,13 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
   for (const { c, m } of pairs.slice(0, 5)) {
     t.comment(`missing: ${c.name} (${c.transport}) lacks ${m.id} from ${m.clientMsgId ?? ''} acked at +${(m.ackedAt ?? 0) - t0}ms; its reconnects: ${c.history.map(h => `down +${h.downAt - t0} up +${h.upAt - t0} ${h.recovered ? 'recovered' : 'rejoined'}`).join('; ')}`)
   }
-  // A pair missing right at a session that Socket.IO's connection state recovery restored (the
-  // message acked within 1 s of the restore) is the known recovery race, reported separately;
-  // every other missing pair fails the test.
-  const atRecovery = (p: { c: LoopClient, m: Msg }): boolean => p.c.history.some(h => h.recovered && Math.abs((p.m.ackedAt ?? 0) - h.upAt) <= 1000)
-  const raced = pairs.filter(atRecovery)
-  t.equal(pairs.length - raced.length, 0, 'every acked message is in every member\'s view (missing pairs)')
-  t.equal(raced.length, 0, 'no pair missing at a recovered session', {
-    todo: raced.length > 0 ? 'known race: a message acked within ~1 ms of a redis-streams session restore is neither replayed nor delivered live (server side, reported to the lead)' : false
-  })
+  // No exception for a session restored by connection state recovery: the race once reported
+  // here as a todo (a message broadcast while the restored socket's handshake middlewares ran
+  // was neither replayed nor delivered) is fixed in src/realtime/sessions.ts (deliverToRestoring)
+  // and held open on purpose by test/delivery/restore-window.test.ts.
+  t.equal(pairs.length, 0, 'every acked message is in every member\'s view (missing pairs)')
   t.equal(senders.reduce((n, s) => n + s.failed(), 0), 0, 'every send was acked, possibly after retries')
+  t.equal(clients.reduce((n, c) => n + c.duplicates, 0), 0, 'the shipped client delivered each id once')
 
   // history: each clientMsgId once; every acked id present
   for (let r = 0; r < ROOMS; r++) {
@@ -181,17 +180,23 @@ t.test('60 clients through nginx ride a rolling restart of every instance', asyn
     clients: clients.length,
     websocket: clients.filter((_, i) => i % 2 === 0).length,
     polling: clients.filter((_, i) => i % 2 === 1).length,
+    shippedClient: clients.filter(c => c.lib !== undefined).length,
     messagesAcked: ledger.length,
     deliveriesChecked: clients.reduce((n, c) => n + ledger.filter(m => m.roomId === c.roomId).length, 0),
     reconnects: reconnects.length,
-    recovered: clients.reduce((n, c) => n + c.connects - 1, 0) - clients.reduce((n, c) => n + c.catchUps.length - 1, 0),
+    recovered: clients.reduce((n, c) => n + c.history.filter(h => h.recovered).length, 0),
     maxCatchUp: Math.max(...clients.flatMap(c => c.catchUps)),
     reconnectP50Ms: percentile(reconnects, 50),
     reconnectP99Ms: percentile(reconnects, 99),
+    // p50/p99 by kind: the shipped client backs off by itself after a refusal (a draining instance's 503)
+    reconnectMsByKind: Object.fromEntries(['docs loop', 'shipped client'].map((k, i) => {
+      const xs = clients.filter(c => (c.lib !== undefined) === (i === 1)).flatMap(c => c.reconnectMs)
+      return [k, [percentile(xs, 50), percentile(xs, 99)]]
+    })),
     drainExitMs: exits.map(e => e.ms)
   }
   t.comment(`figures ${JSON.stringify(figures)}`)
-  t.ok(reconnects.length >= clients.length, 'every client was moved at least once by the restarts')
+  t.same(clients.filter(c => c.reconnectMs.length === 0).map(c => c.name), [], 'every client was moved at least once by the restarts')
 })
 
 async function connections (s: ServerProc): Promise<number> {

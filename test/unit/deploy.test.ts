@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse } from 'yaml'
 import { DockerfileParser } from 'dockerfile-ast'
 import { Ajv2019 } from 'ajv/dist/2019.js'
-import { ConfigSchema } from '../../src/config.js'
+import { ConfigSchema, parseConfig } from '../../src/config.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (p: string): string => readFileSync(root + p, 'utf8')
@@ -72,6 +72,9 @@ t.test('Kubernetes manifests', async (t) => {
   t.equal(deploy.spec.strategy.rollingUpdate.maxUnavailable, 0)
   t.ok(pod.securityContext.runAsNonRoot)
   t.equal(env.get('TRUST_PROXY')?.value, 'uniquelocal', 'the ingress controller\'s (private) network is trusted')
+  // literal values plus the Secret's: a configuration the service accepts
+  const literal = Object.fromEntries([...env.values()].filter(e => typeof e.value === 'string').map(e => [e.name, e.value as string]))
+  t.doesNotThrow(() => parseConfig({ ...literal, REDIS_URL: 'redis://redis:6379', JWT_SECRET: 'x'.repeat(48), INSTANCE_ID: 'switchboard-0' }), 'the Deployment\'s environment is a valid configuration')
 
   const labels = deploy.spec.template.metadata.labels
   const svc = docs.find(d => d.kind === 'Service')!
@@ -159,6 +162,10 @@ t.test('compose file', async (t) => {
     for (const k of Object.keys(svc.environment)) t.ok(isVariable(k), `${name}: ${k} is a real variable`)
     for (const k of envExample) t.ok(k in svc.environment, `${name}: passes ${k}`)
     t.equal(svc.environment.INSTANCE_ID, name)
+    // the values as compose hands them over (`${X:-default}` → the default, unset → '') form a
+    // configuration the service accepts, given the secret the file asks the shell for
+    const rendered = Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_0-9]+:-([^}]*)\}/g, '$1')]))
+    t.doesNotThrow(() => parseConfig({ ...rendered, JWT_SECRET: 'x'.repeat(48) }), `${name}: its environment is a valid configuration`)
     // JWT_JWKS_URL and JWT_SECRET are exclusive (SPEC §2): compose must not demand the secret;
     // with neither set, the service itself refuses to start in production and says why
     t.notMatch(svc.environment.JWT_SECRET, /:\?/, `${name}: JWT_SECRET is not required by compose (JWKS users leave it unset)`)
@@ -166,6 +173,26 @@ t.test('compose file', async (t) => {
   t.match(compose.services.nginx.volumes[0], /^\.\/nginx\.conf:\/etc\/nginx\/nginx\.conf/)
   const upstreams = [...read('deploy/nginx.conf').matchAll(/^\s*server (\S+):(\d+)/gm)].map(m => `${m[1]}:${m[2]}`)
   t.same(upstreams, instances.map(n => `${n}:${compose.services[n].environment.PORT as string}`), 'nginx upstreams are the compose instances')
+})
+
+t.test('compose archive override', async (t) => {
+  const validate = composeValidator()
+  const main = parse(read('deploy/docker-compose.yml'), { merge: true })
+  const archive = parse(read('deploy/docker-compose.archive.yml'), { merge: true })
+  const res = validate(archive)
+  t.ok(res.ok, `valid against the Compose Specification schema ${res.errors.join('; ')}`)
+  t.ok(archive.services.postgres.healthcheck?.test, 'PostgreSQL has a health check')
+  const instances = Object.keys(main.services).filter(n => /^switchboard-\d+$/.test(n))
+  for (const name of instances) {
+    const svc = archive.services[name]
+    // an instance without the archive would trim Redis history past what the archive holds
+    t.match(svc?.environment?.DATABASE_URL, /^postgres:\/\/[^@]+@postgres:5432\//, `${name} archives to the postgres service`)
+    t.equal(svc?.depends_on?.postgres?.condition, 'service_healthy', `${name} waits for PostgreSQL`)
+    // compose merges depends_on by service: nothing here may replace the main file's Redis condition
+    // (a short-syntax list would turn it into service_started)
+    t.ok(!Array.isArray(svc?.depends_on) && svc?.depends_on?.redis === undefined, `${name}: the main file's Redis condition stays`)
+    t.equal(main.services[name].depends_on.redis.condition, 'service_healthy')
+  }
 })
 
 t.test('nginx.conf follows the scaling guides (run for real by test:deploy)', async (t) => {
@@ -204,6 +231,31 @@ t.test('Dockerfile', async (t) => {
   const outDir = JSON.parse(read('tsconfig.json')).compilerOptions.outDir
   t.same(kw('CMD'), [`["node", "${outDir as string}/src/server.js"]`], 'runs the built entry point with node (no npm)')
   t.same(df.getComments().length > 0, true)
+
+  // the final stage has the production dependencies only: every package the built code imports
+  // must be one (a development dependency that ioredis also nests, cluster-key-slot, once made
+  // the image fail at start with ERR_MODULE_NOT_FOUND)
+  const pkg = JSON.parse(read('package.json'))
+  const { builtinModules } = await import('node:module')
+  const imported = new Map<string, string>()
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(root + dir, { withFileTypes: true })) {
+      const p = `${dir}/${e.name}`
+      if (e.isDirectory()) walk(p)
+      else if (/\.ts$/.test(e.name) && !/\.d\.ts$/.test(e.name)) {
+        for (const m of read(p).matchAll(/(?:^import [^'"]*?from |^export [^'"]*? from |import\()'([^'.][^']*)'/gm)) {
+          if (/^import type /.test(m[0])) continue
+          const name = m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]
+          if (!m[1].startsWith('node:') && !builtinModules.includes(name)) imported.set(name, p)
+        }
+      }
+    }
+  }
+  for (const d of JSON.parse(read('tsconfig.build.json')).include as string[]) walk(d)
+  t.ok(imported.size > 10, `${imported.size} packages imported by the built code`)
+  // esbuild: imported only by GET /demo, which production does not serve (SPEC §6)
+  const notProd = [...imported].filter(([n]) => !(n in pkg.dependencies) && n !== 'esbuild').map(([n, p]) => `${n} (${p})`)
+  t.same(notProd, [], 'every package the built code imports is a production dependency')
 
   const ignore = read('.dockerignore').split('\n').map(l => l.trim())
   for (const p of ['**/node_modules', 'test', 'bench', '.env', '.git']) t.ok(ignore.includes(p), `.dockerignore keeps ${p} out`)
