@@ -62,7 +62,7 @@ function render (): void {
     const m = r.messages.get(id) as Message
     const li = el('li', { 'data-id': m.id, class: m.userId === me ? 'mine' : '' })
     li.append(el('b', {}, m.name ?? m.userId), document.createTextNode(' ' + m.text))
-    const readers = [...r.receipts].filter(([u, upTo]) => u !== me && upTo === m.id).map(([u]) => u)
+    const readers = [...r.receipts].filter(([u, upTo]) => u !== me && u !== m.userId && upTo === m.id).map(([u]) => u)
     if (readers.length > 0) li.append(el('small', { class: 'seen' }, ` seen by ${readers.join(', ')}`))
     return li
   }))
@@ -130,6 +130,8 @@ async function signIn (): Promise<void> {
     transports,
     token: pasted !== '' ? pasted : async () => (tokenNow = await devToken(name))
   })
+  // the client, for the browser console (`demo.client.on('message', console.log)`) and the browser test
+  ;(window as unknown as { demo: { client: SwitchboardClient } }).demo = { client: c }
   c.on('status', (s) => { if (s !== 'connected') status(s === 'reconnecting' ? 'reconnecting…' : s, s) })
   c.on('connected', () => status('connected', 'connected'))
   c.on('caughtUp', (e) => status(`caught up ${e.count} message${e.count === 1 ? '' : 's'} in #${e.roomId}`, 'caught-up'))

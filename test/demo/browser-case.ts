@@ -93,6 +93,14 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       await pa.screenshot({ path: `${SHOTS}${transport}-first-page.png` })
       await pb.screenshot({ path: `${SHOTS}${transport}-second-page.png` })
 
+      // what the client hands the page (the page itself keeps each id once, so its list alone
+      // would not show a duplicate delivery)
+      await pa.evaluate(() => {
+        const w = window as unknown as { delivered: string[], demo: { client: { on: (e: 'message', l: (m: { id: string }) => void) => void } } }
+        w.delivered = []
+        w.demo.client.on('message', (m) => w.delivered.push(m.id))
+      })
+
       // the first page's network goes; the other keeps talking
       net.offline()
       await pa.waitForSelector('#status[data-kind=reconnecting]', WAIT)
@@ -107,6 +115,8 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       t.match(await pa.textContent('#status'), new RegExp(`caught up 5 messages in #${lobby}`))
       const seen = await ids(pa)
       t.equal(new Set(seen).size, seen.length, 'no duplicate')
+      const delivered = await pa.evaluate(() => (window as unknown as { delivered: string[] }).delivered)
+      t.same(delivered, seen.slice(2), 'the client delivered each missed message once, in id order')
       t.same(await texts(pa), await texts(pb), 'the same messages, in the same order, on both pages')
       t.same(await texts(pa), [`hello from ${alice}`, `hi ${alice}`, ...[1, 2, 3, 4, 5].map(i => `while you were away ${i}`)])
       await pa.screenshot({ path: `${SHOTS}${transport}-alice-back.png` })
