@@ -102,6 +102,21 @@ t.test('a send whose ack was lost is retried with the same clientMsgId: one mess
   t.equal(r.of('c3').filter(m => m.text !== 'marker0').length, 1, 'delivered once')
 })
 
+t.test('a send answered unavailable (Redis not taking writes) is retried with the same clientMsgId: one message', async (t) => {
+  const r = recordingClient(t, { url: lb.url, transports: ['websocket'] })
+  await r.client.join('c6')
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  // writes (and scripts) wait for 3 s: the server answers unavailable at its 2 s deadline, having
+  // written nothing (SPEC §8); the client retries until Redis takes the write
+  await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE')
+  const m = await r.client.send('c6', 'after a pause')
+  t.match(r.events.filter(e => e.event === 'retry').map(e => e.data), [{ kind: 'send', code: 'unavailable' }], 'retried after unavailable')
+  const h = await http(`${server.url}/v1/rooms/c6/messages`, { token: token({ sub: 'bob' }) })
+  t.same(h.body.messages.map((x: { id: string }) => x.id), [m.id], 'one message in history')
+  await until(() => r.of('c6').length === 1, 10_000)
+})
+
 t.test('presence, typing (throttled) and receipts; long-polling and websocket clients', async (t) => {
   const b = recordingClient(t, { url: lb.url, transports: ['websocket'], token: token({ sub: 'grace' }) })
   await b.client.join('c5')
