@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
 import { spawnServer } from '../helpers/proc.js'
 import { startBalancer } from '../helpers/balancer.js'
-import { until } from '../helpers/net.js'
+import { until, sleep } from '../helpers/net.js'
 import { http } from '../helpers/app.js'
 import { token } from '../helpers/tokens.js'
 import { createKeys } from '../../src/stores/keys.js'
@@ -148,6 +148,19 @@ t.test('presence, typing (throttled) and receipts; long-polling and websocket cl
   lb.online()
   await until(() => a.of('c5').length === 4, 30_000)
   t.ok(inOrderOnce(a.of('c5')))
+
+  // unsubscribe: of two followed users going offline, only the one still followed is told
+  const told = (userId: string, status: string): boolean => b.events.some(e => e.event === 'presence' && (e.data as { userId: string }).userId === userId && (e.data as { status: string }).status === status)
+  await b.client.subscribe(['gina', 'hank'])
+  const gina = recordingClient(t, { url: server.url, transports: ['websocket'], token: token({ sub: 'gina' }) })
+  const hank = recordingClient(t, { url: server.url, transports: ['websocket'], token: token({ sub: 'hank' }) })
+  await until(() => told('gina', 'online') && told('hank', 'online'), 10_000)
+  await b.client.unsubscribe(['gina'])
+  gina.client.close()
+  hank.client.close()
+  await until(() => told('hank', 'offline'), 10_000)
+  await sleep(500)
+  t.notOk(told('gina', 'offline'), 'no presence event for a user unsubscribed from')
 })
 
 t.test('a text within MESSAGE_MAX_LENGTH but over MAX_FRAME_BYTES is payload_too_large at once, and the connection stays', async (t) => {
