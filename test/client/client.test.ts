@@ -59,6 +59,7 @@ t.test('catch-up after an outage pages on past 200, merges with live messages, e
   t.same(got.map(m => m.text).slice(252), ['away249', 'during0', 'after0', 'after1'])
   t.match(r.events.find(e => e.event === 'caughtUp')?.data, { roomId: 'c1', count: 251, recovered: true })
   t.equal(countOf(r, 'gap'), 0, 'no gap')
+  t.same(r.events.filter(e => e.event === 'connected').map(e => e.data), [{ recovered: false }, { recovered: false }], 'connected says recovered: false (the redis adapter does not recover sessions)')
 })
 
 t.test('recovered: false surfaces as a gap event', async (t) => {
