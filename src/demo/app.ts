@@ -134,8 +134,12 @@ async function signIn (): Promise<void> {
   ;(window as unknown as { demo: { client: SwitchboardClient } }).demo = { client: c }
   c.on('status', (s) => { if (s !== 'connected') status(s === 'reconnecting' ? 'reconnecting…' : s, s) })
   c.on('connected', () => status('connected', 'connected'))
-  c.on('caughtUp', (e) => status(`caught up ${e.count} message${e.count === 1 ? '' : 's'} in #${e.roomId}`, 'caught-up'))
-  c.on('gap', (e) => status(`gap in #${e.roomId}: some messages may be missing`, 'gap'))
+  // a rejoin that was not recovered tells `gap` and then `caughtUp`: the gap stays on show
+  c.on('caughtUp', (e) => {
+    const caught = `caught up ${e.count} message${e.count === 1 ? '' : 's'} in #${e.roomId}`
+    if (e.recovered) status(caught, 'caught-up')
+    else status(`gap in #${e.roomId}: some messages may be missing (${caught})`, 'gap')
+  })
   c.on('stopped', (e) => status(`stopped: ${e.code}`, 'stopped'))
   c.on('message', (m) => { insert(m.roomId, [m]); if (m.roomId === current) markRead() })
   c.on('typing', (e) => { room(e.roomId).typing.set(e.userId, e.isTyping ? Date.now() + 4000 : 0); render(); setTimeout(render, 4100) })

@@ -19,6 +19,8 @@ import { http } from '../helpers/app.js'
 import { token } from '../helpers/tokens.js'
 import { DEV_JWT_SECRET } from '../../src/config.js'
 import { unlimited } from '../client/helpers.js'
+import { Redis } from 'ioredis'
+import { createKeys } from '../../src/stores/keys.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = fileURLToPath(new URL('../../.artifacts/demo/', import.meta.url))
@@ -120,6 +122,20 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       t.same(await texts(pa), await texts(pb), 'the same messages, in the same order, on both pages')
       t.same(await texts(pa), [`hello from ${alice}`, `hi ${alice}`, ...[1, 2, 3, 4, 5].map(i => `while you were away ${i}`)])
       await pa.screenshot({ path: `${SHOTS}${transport}-alice-back.png` })
+
+      // away again, and the room's history is reset meanwhile: back with a visible gap
+      net.offline()
+      await pa.waitForSelector('#status[data-kind=reconnecting]', WAIT)
+      const admin = new Redis(redis.url)
+      await admin.del(createKeys(env.REDIS_KEY_PREFIX).roomHistory(lobby))
+      admin.disconnect()
+      await say(pb, 'after the reset')
+      await pb.waitForSelector('#messages li:has-text("after the reset")', WAIT)
+      net.online()
+      await pa.waitForSelector('#status[data-kind=gap]', WAIT)
+      await pa.waitForSelector('#messages li:has-text("after the reset")', WAIT)
+      t.match(await pa.textContent('#status'), new RegExp(`gap in #${lobby}: some messages may be missing \\(caught up 1 message in #${lobby}\\)`))
+      await pa.screenshot({ path: `${SHOTS}${transport}-alice-gap.png` })
 
       // history paging
       await pa.fill('#room', archive)
