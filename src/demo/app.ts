@@ -141,7 +141,8 @@ async function signIn (): Promise<void> {
     else status(`gap in #${e.roomId}: some messages may be missing (${caught})`, 'gap')
   })
   c.on('stopped', (e) => status(`stopped: ${e.code}`, 'stopped'))
-  c.on('message', (m) => { insert(m.roomId, [m]); if (m.roomId === current) markRead() })
+  // a message from someone ends their typing (the volatile typing: false may have been dropped)
+  c.on('message', (m) => { room(m.roomId).typing.delete(m.userId); insert(m.roomId, [m]); if (m.roomId === current) markRead() })
   c.on('typing', (e) => { room(e.roomId).typing.set(e.userId, e.isTyping ? Date.now() + 4000 : 0); render(); setTimeout(render, 4100) })
   c.on('receipt', (e) => { room(e.roomId).receipts.set(e.userId, e.messageId); render() })
   c.on('roomPresence', (e) => {

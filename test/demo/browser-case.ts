@@ -3,7 +3,8 @@
  * installs it): two pages on two instances that share one Redis — messages both ways, presence
  * dots, typing, read receipts, history paging — then one page loses its network (its instance is
  * reached through a TCP balancer the test takes offline), messages are sent meanwhile, and when
- * it is back it shows them all, in order, each once. One transport per test file
+ * it is back it shows them all, in order, each once; away again while the room's history is
+ * reset, it comes back showing the gap. One transport per test file
  * (browser-websocket, browser-polling), so each stays short. Screenshots go to
  * `.artifacts/demo/` (git-ignored).
  */
