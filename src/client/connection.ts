@@ -152,7 +152,7 @@ export class Connection {
     this.#backoff.reset()
     this.#shutdownSeen = false
     this.#setStatus('connected')
-    const recovered = this.socket.recovered
+    const recovered = this.socket.recovered === true
     this.#hooks.emit('connected', { recovered })
     await this.#hooks.connected(recovered)
   }

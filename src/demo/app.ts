@@ -62,7 +62,7 @@ function render (): void {
     const m = r.messages.get(id) as Message
     const li = el('li', { 'data-id': m.id, class: m.userId === me ? 'mine' : '' })
     li.append(el('b', {}, m.name ?? m.userId), document.createTextNode(' ' + m.text))
-    const readers = [...r.receipts].filter(([u, upTo]) => u !== me && upTo === m.id).map(([u]) => u)
+    const readers = [...r.receipts].filter(([u, upTo]) => u !== me && u !== m.userId && upTo === m.id).map(([u]) => u)
     if (readers.length > 0) li.append(el('small', { class: 'seen' }, ` seen by ${readers.join(', ')}`))
     return li
   }))
@@ -130,12 +130,19 @@ async function signIn (): Promise<void> {
     transports,
     token: pasted !== '' ? pasted : async () => (tokenNow = await devToken(name))
   })
+  // the client, for the browser console (`demo.client.on('message', console.log)`) and the browser test
+  ;(window as unknown as { demo: { client: SwitchboardClient } }).demo = { client: c }
   c.on('status', (s) => { if (s !== 'connected') status(s === 'reconnecting' ? 'reconnecting…' : s, s) })
   c.on('connected', () => status('connected', 'connected'))
-  c.on('caughtUp', (e) => status(`caught up ${e.count} message${e.count === 1 ? '' : 's'} in #${e.roomId}`, 'caught-up'))
-  c.on('gap', (e) => status(`gap in #${e.roomId}: some messages may be missing`, 'gap'))
+  // a rejoin that was not recovered tells `gap` and then `caughtUp`: the gap stays on show
+  c.on('caughtUp', (e) => {
+    const caught = `caught up ${e.count} message${e.count === 1 ? '' : 's'} in #${e.roomId}`
+    if (e.recovered) status(caught, 'caught-up')
+    else status(`gap in #${e.roomId}: some messages may be missing (${caught})`, 'gap')
+  })
   c.on('stopped', (e) => status(`stopped: ${e.code}`, 'stopped'))
-  c.on('message', (m) => { insert(m.roomId, [m]); if (m.roomId === current) markRead() })
+  // a message from someone ends their typing (the volatile typing: false may have been dropped)
+  c.on('message', (m) => { room(m.roomId).typing.delete(m.userId); insert(m.roomId, [m]); if (m.roomId === current) markRead() })
   c.on('typing', (e) => { room(e.roomId).typing.set(e.userId, e.isTyping ? Date.now() + 4000 : 0); render(); setTimeout(render, 4100) })
   c.on('receipt', (e) => { room(e.roomId).receipts.set(e.userId, e.messageId); render() })
   c.on('roomPresence', (e) => {

@@ -3,7 +3,8 @@
  * they never replace runtime validation, which every handler does with compiled schemas.
  */
 import type { Server, Socket, Namespace } from 'socket.io'
-import type { Message, PresenceState } from '../schemas/common.js'
+import type { Static } from '../schemas/type.js'
+import type { MainServerEvents } from '../schemas/events.js'
 import type { AckError, ErrorDetail } from '../errors.js'
 import type { Principal } from '../domain/principal.js'
 
@@ -24,17 +25,13 @@ export interface ClientToServerEvents {
   'user:disconnect': Handler
 }
 
-export interface ServerToClientEvents {
-  'message:new': (message: Message) => void
-  typing: (e: { roomId: string, userId: string, isTyping: boolean }) => void
-  receipt: (e: { roomId: string, userId: string, messageId: string }) => void
-  'room:presence': (e: { roomId: string, userId: string, status: 'joined' | 'left' }) => void
-  presence: (state: PresenceState) => void
-  notification: (n: { type: string, data: unknown, at: number }) => void
-  'auth:expiring': (e: { expiresAt: number }) => void
-  /** `reason` is set on the last one before a disconnect for being far over a limit (SPEC §7) */
-  'rate:limited': (e: { event: string, retryAfterMs: number, reason?: 'rate_limited' }) => void
-  'server:shutdown': (e: { reconnectInMs: number }) => void
+/**
+ * Server → client events of both namespaces, typed from the contract's TypeBox tables
+ * (src/schemas/events.ts) — the ones the typed client and the AsyncAPI document are built from —
+ * so an emit that drifts from the contract fails this build, not only the client's.
+ */
+export type ServerToClientEvents = {
+  [E in keyof typeof MainServerEvents]: (payload: Static<typeof MainServerEvents[E]['payload']>) => void
 }
 
 export interface InterServerEvents {}

@@ -11,6 +11,8 @@ import type { Validator } from '../schemas/validate.js'
 import type { AppSocket } from './types.js'
 import { REDIS_BUDGET_MS } from '../deadline.js'
 import type { EventInstrument } from '../metrics/families.js'
+import type { Static } from '../schemas/type.js'
+import type { AdminClientEvents, MainClientEvents } from '../schemas/events.js'
 
 type AckFn = (answer: unknown) => void
 
@@ -19,7 +21,16 @@ type AckFn = (answer: unknown) => void
  * (epoch ms, REDIS_BUDGET_MS from its arrival: src/deadline.ts, SPEC §8), which it passes to
  * every service call; returns the ack's fields.
  */
-export type SocketHandler<T> = (socket: AppSocket, payload: T, deadline: number) => Promise<object | undefined> | object | undefined
+export type SocketHandler<T, R extends object = object> = (socket: AppSocket, payload: T, deadline: number) => Promise<R | undefined> | R | undefined
+
+type ClientEventTable = typeof MainClientEvents & typeof AdminClientEvents
+/** The client → server events of the contract (src/schemas/events.ts). */
+export type ClientEventName = keyof ClientEventTable
+/**
+ * The fields of an event's `ok` answer: its ack schema in the contract's tables, the one the typed
+ * client and the AsyncAPI document use, so a handler whose answer drifts from it fails the build.
+ */
+export type AckFields<E extends ClientEventName> = Omit<Static<ClientEventTable[E]['ack']>, 'ok'>
 
 /**
  * A listener shared by every socket: Socket.IO calls it with `this` = the socket, so one
@@ -36,7 +47,7 @@ export interface WrapOptions {
 
 export interface Wrap {
   /** Defines the shared listener of one event; attach it with `listen(socket, event, listener)`. */
-  define: <T>(event: string, validate: Validator<T>, fn: SocketHandler<T>) => SharedListener
+  define: <E extends ClientEventName, T>(event: E, validate: Validator<T>, fn: SocketHandler<T, AckFields<E>>) => SharedListener
   /**
    * Answers an event refused before its handler ran (a `socket.use` middleware: the per-event
    * limit), exactly as if the handler had thrown `err`. `packet` is `[event, ...args]`.
@@ -68,7 +79,7 @@ export function createWrap (log: Logger, opts: WrapOptions = {}): Wrap {
     return [ack !== undefined && args.length === 1 ? undefined : args[0], ack]
   }
 
-  function define<T> (event: string, validate: Validator<T>, fn: SocketHandler<T>): SharedListener {
+  function define<E extends ClientEventName, T> (event: E, validate: Validator<T>, fn: SocketHandler<T, AckFields<E>>): SharedListener {
     const ins = instrument?.(event)
     if (ins !== undefined) instruments.set(event, ins)
     return function listener (this: AppSocket, ...args: unknown[]): void {

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
 import { spawnServer } from '../helpers/proc.js'
 import { startBalancer } from '../helpers/balancer.js'
-import { until } from '../helpers/net.js'
+import { until, sleep } from '../helpers/net.js'
 import { http } from '../helpers/app.js'
 import { token } from '../helpers/tokens.js'
 import { createKeys } from '../../src/stores/keys.js'
@@ -27,20 +27,39 @@ t.test('catch-up after an outage pages on past 200, merges with live messages, e
   await post(server.url, 'c1', 3, 'before')
   await until(() => r.of('c1').length === 3, 10_000)
 
+  // A message sent while the client pages on arrives twice: live (held while the room catches
+  // up) and in the next page. Sent here, between the rejoin's answer and the page's request,
+  // and only once the socket has heard it live, so the overlap happens on every run.
+  const heardLive = new Set<string>()
+  r.client.socket.on('message:new', (m) => heardLive.add(m.id))
+  const request = r.client.request.bind(r.client)
+  let overlap: string | undefined
+  r.client.request = (async (event: string, payload: unknown, timeoutMs?: number) => {
+    if (event === 'history:fetch' && overlap === undefined && !r.client.rooms.states.get('c1')?.ready) {
+      const [m] = await post(server.url, 'c1', 1, 'during')
+      overlap = m.id
+      await until(() => heardLive.has(m.id), 10_000)
+    }
+    return await request(event as 'history:fetch', payload as { roomId: string }, timeoutMs)
+  }) as typeof r.client.request
+
   lb.offline()
   await until(() => !r.client.connected, 10_000)
   await post(server.url, 'c1', 250, 'away')
   lb.online()
   await until(() => countOf(r, 'caughtUp') === 1, 30_000)
+  t.ok(overlap !== undefined, 'a message was sent while the client paged on')
   await post(server.url, 'c1', 2, 'after')
-  await until(() => r.of('c1').length === 255, 10_000)
+  await until(() => r.of('c1').some(m => m.text === 'after1'), 10_000)
 
   const got = r.of('c1')
+  t.equal(got.length, 256, 'before 3 + away 250 + during 1 + after 2')
   t.ok(inOrderOnce(got), 'every message once, in id order')
   t.same(got.map(m => m.text).slice(3, 6), ['away0', 'away1', 'away2'])
-  t.equal(got[254].text, 'after1')
-  t.match(r.events.find(e => e.event === 'caughtUp')?.data, { roomId: 'c1', count: 250, recovered: true })
+  t.same(got.map(m => m.text).slice(252), ['away249', 'during0', 'after0', 'after1'])
+  t.match(r.events.find(e => e.event === 'caughtUp')?.data, { roomId: 'c1', count: 251, recovered: true })
   t.equal(countOf(r, 'gap'), 0, 'no gap')
+  t.same(r.events.filter(e => e.event === 'connected').map(e => e.data), [{ recovered: false }, { recovered: false }], 'connected says recovered: false (the redis adapter does not recover sessions)')
 })
 
 t.test('recovered: false surfaces as a gap event', async (t) => {
@@ -84,6 +103,21 @@ t.test('a send whose ack was lost is retried with the same clientMsgId: one mess
   t.equal(r.of('c3').filter(m => m.text !== 'marker0').length, 1, 'delivered once')
 })
 
+t.test('a send answered unavailable (Redis not taking writes) is retried with the same clientMsgId: one message', async (t) => {
+  const r = recordingClient(t, { url: lb.url, transports: ['websocket'] })
+  await r.client.join('c6')
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  // writes (and scripts) wait for 3 s: the server answers unavailable at its 2 s deadline, having
+  // written nothing (SPEC §8); the client retries until Redis takes the write
+  await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE')
+  const m = await r.client.send('c6', 'after a pause')
+  t.match(r.events.filter(e => e.event === 'retry').map(e => e.data), [{ kind: 'send', code: 'unavailable' }], 'retried after unavailable')
+  const h = await http(`${server.url}/v1/rooms/c6/messages`, { token: token({ sub: 'bob' }) })
+  t.same(h.body.messages.map((x: { id: string }) => x.id), [m.id], 'one message in history')
+  await until(() => r.of('c6').length === 1, 10_000)
+})
+
 t.test('presence, typing (throttled) and receipts; long-polling and websocket clients', async (t) => {
   const b = recordingClient(t, { url: lb.url, transports: ['websocket'], token: token({ sub: 'grace' }) })
   await b.client.join('c5')
@@ -115,6 +149,19 @@ t.test('presence, typing (throttled) and receipts; long-polling and websocket cl
   lb.online()
   await until(() => a.of('c5').length === 4, 30_000)
   t.ok(inOrderOnce(a.of('c5')))
+
+  // unsubscribe: of two followed users going offline, only the one still followed is told
+  const told = (userId: string, status: string): boolean => b.events.some(e => e.event === 'presence' && (e.data as { userId: string }).userId === userId && (e.data as { status: string }).status === status)
+  await b.client.subscribe(['gina', 'hank'])
+  const gina = recordingClient(t, { url: server.url, transports: ['websocket'], token: token({ sub: 'gina' }) })
+  const hank = recordingClient(t, { url: server.url, transports: ['websocket'], token: token({ sub: 'hank' }) })
+  await until(() => told('gina', 'online') && told('hank', 'online'), 10_000)
+  await b.client.unsubscribe(['gina'])
+  gina.client.close()
+  hank.client.close()
+  await until(() => told('hank', 'offline'), 10_000)
+  await sleep(500)
+  t.notOk(told('gina', 'offline'), 'no presence event for a user unsubscribed from')
 })
 
 t.test('a text within MESSAGE_MAX_LENGTH but over MAX_FRAME_BYTES is payload_too_large at once, and the connection stays', async (t) => {

@@ -55,8 +55,9 @@ export async function drainCase (transport: 'websocket' | 'polling', probe: bool
     t.equal(countOf(r, 'stopped'), 0)
     const refusals = r.events.filter(e => e.event === 'connect_error').map(e => e.data)
     t.comment('refusals on the way:', JSON.stringify(refusals))
-    // the draining instance refuses (today a namespace `unavailable`, which socket.io-client treats
-    // as final; or at the Engine.IO/HTTP level, which it retries itself): the client came through
+    // the draining instance refuses new sessions at the Engine.IO/HTTP level (503, which
+    // socket.io-client retries itself; never a namespace connect_error: src/realtime/admission.ts):
+    // the client came through. A namespace `unavailable` refusal: unavailable.test.ts
     if (!probe) t.ok(refusals.length > 0, 'reconnects met the draining instance\'s refusals')
   })
 }

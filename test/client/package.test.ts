@@ -9,7 +9,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -62,6 +62,16 @@ t.test('switchboard/client from a packed tarball in another project', async (t) 
   t.teardown(async () => await rm(dir, { recursive: true, force: true }))
 
   await run('npm', ['run', 'build'], { cwd: ROOT })
+  // what the built client loads at run time: socket.io-client and its own files, nothing else
+  // (TypeBox and the server's schemas are types only)
+  const builtDir = join(ROOT, 'dist/src/client')
+  const imported = new Set<string>()
+  for (const f of (await readdir(builtDir)).filter(f => f.endsWith('.js'))) {
+    for (const m of (await readFile(join(builtDir, f), 'utf8')).matchAll(/\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(?\s*['"]([^'"]+)['"]/g)) {
+      imported.add(m[1] ?? m[2])
+    }
+  }
+  t.same([...imported].filter(s => !s.startsWith('./')), ['socket.io-client'], 'the built client imports only socket.io-client (and its own files)')
   const packed = JSON.parse((await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
   const files = packed[0].files.map(f => f.path)
   t.ok(files.includes('dist/src/client/index.js'), 'the tarball has the client')

@@ -3,7 +3,8 @@
  * installs it): two pages on two instances that share one Redis — messages both ways, presence
  * dots, typing, read receipts, history paging — then one page loses its network (its instance is
  * reached through a TCP balancer the test takes offline), messages are sent meanwhile, and when
- * it is back it shows them all, in order, each once. One transport per test file
+ * it is back it shows them all, in order, each once; away again while the room's history is
+ * reset, it comes back showing the gap. One transport per test file
  * (browser-websocket, browser-polling), so each stays short. Screenshots go to
  * `.artifacts/demo/` (git-ignored).
  */
@@ -19,6 +20,8 @@ import { http } from '../helpers/app.js'
 import { token } from '../helpers/tokens.js'
 import { DEV_JWT_SECRET } from '../../src/config.js'
 import { unlimited } from '../client/helpers.js'
+import { Redis } from 'ioredis'
+import { createKeys } from '../../src/stores/keys.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SHOTS = fileURLToPath(new URL('../../.artifacts/demo/', import.meta.url))
@@ -93,6 +96,14 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       await pa.screenshot({ path: `${SHOTS}${transport}-first-page.png` })
       await pb.screenshot({ path: `${SHOTS}${transport}-second-page.png` })
 
+      // what the client hands the page (the page itself keeps each id once, so its list alone
+      // would not show a duplicate delivery)
+      await pa.evaluate(() => {
+        const w = window as unknown as { delivered: string[], demo: { client: { on: (e: 'message', l: (m: { id: string }) => void) => void } } }
+        w.delivered = []
+        w.demo.client.on('message', (m) => w.delivered.push(m.id))
+      })
+
       // the first page's network goes; the other keeps talking
       net.offline()
       await pa.waitForSelector('#status[data-kind=reconnecting]', WAIT)
@@ -107,9 +118,25 @@ export async function browserCase (transport: 'websocket' | 'polling'): Promise<
       t.match(await pa.textContent('#status'), new RegExp(`caught up 5 messages in #${lobby}`))
       const seen = await ids(pa)
       t.equal(new Set(seen).size, seen.length, 'no duplicate')
+      const delivered = await pa.evaluate(() => (window as unknown as { delivered: string[] }).delivered)
+      t.same(delivered, seen.slice(2), 'the client delivered each missed message once, in id order')
       t.same(await texts(pa), await texts(pb), 'the same messages, in the same order, on both pages')
       t.same(await texts(pa), [`hello from ${alice}`, `hi ${alice}`, ...[1, 2, 3, 4, 5].map(i => `while you were away ${i}`)])
       await pa.screenshot({ path: `${SHOTS}${transport}-alice-back.png` })
+
+      // away again, and the room's history is reset meanwhile: back with a visible gap
+      net.offline()
+      await pa.waitForSelector('#status[data-kind=reconnecting]', WAIT)
+      const admin = new Redis(redis.url)
+      await admin.del(createKeys(env.REDIS_KEY_PREFIX).roomHistory(lobby))
+      admin.disconnect()
+      await say(pb, 'after the reset')
+      await pb.waitForSelector('#messages li:has-text("after the reset")', WAIT)
+      net.online()
+      await pa.waitForSelector('#status[data-kind=gap]', WAIT)
+      await pa.waitForSelector('#messages li:has-text("after the reset")', WAIT)
+      t.match(await pa.textContent('#status'), new RegExp(`gap in #${lobby}: some messages may be missing \\(caught up 1 message in #${lobby}\\)`))
+      await pa.screenshot({ path: `${SHOTS}${transport}-alice-gap.png` })
 
       // history paging
       await pa.fill('#room', archive)
