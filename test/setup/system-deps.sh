@@ -10,6 +10,7 @@
 #   chromium                    the demo's browser test (playwright-core drives it)
 #   python3-socketio …          interop with a Socket.IO client nobody here wrote
 #   postgresql                  the message archive's tests (initdb + postgres, own port)
+#   prometheus                  its promtool checks deploy/prometheus/alerts.yml (test/metrics/dashboards.test.ts)
 set -euo pipefail
 
 missing=()
@@ -20,6 +21,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 /usr/bin/python3 -c 'import socketio, websocket, requests' >/dev/null 2>&1 || missing+=(python3-socketio python3-websocket python3-requests)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
