@@ -35,7 +35,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     if (e.code === 'internal') {
       request.log.error({ err }, 'request failed')
     } else if (e.statusCode >= 500) {
-      request.log.warn({ code: e.code, msg: e.message }, 'request refused')
+      request.log.warn({ code: e.code, reason: e.message }, 'request refused')
     }
     const body = toRestError(e)
     if (body.retryAfterMs !== undefined) reply.header('retry-after', Math.max(1, Math.ceil(body.retryAfterMs / 1000)))

@@ -194,8 +194,10 @@ export class Connection {
         try {
           await this.#ensureToken(true)
           const r = await this.request('auth:refresh', { token: this.#token as string }, this.ackTimeoutMs)
-          // a provider that hands back the same token must not make the server's warning loop
-          this.#handledExpiry = Math.max(expiresAt, r.expiresAt)
+          // the expiry handled is the one warned about: a provider that hands back the same token
+          // (the server then warns again with the same expiresAt) must not make the warning loop,
+          // but the new token's own warning (a later expiresAt) must be answered in its turn
+          this.#handledExpiry = expiresAt
           this.#hooks.emit('tokenRefreshed', { expiresAt: r.expiresAt })
           return
         } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * `switchboard/client` (SPEC §9) and tokens and refusals, against a real server process on Redis:
- * refresh on `auth:expiring` without a reconnect or a gap, a `token_expired` handshake retried
+ * refresh on `auth:expiring` without a reconnect or a gap (and the refreshed token refreshed in its
+ * turn), a `token_expired` handshake retried
  * with a fresh token, a failing token provider (an error per failure, backoff, no tight loop),
  * and stopping on `unauthorized`. A `rate_limited` handshake: rate-limited.test.ts.
  */
@@ -32,6 +33,27 @@ t.test('auth:expiring is answered with auth:refresh: same connection past the ol
   t.equal(countOf(r, 'disconnected'), 0, 'never disconnected')
   t.equal(calls, 2)
   t.ok(inOrderOnce(r.of('c4')))
+})
+
+t.test('every auth:expiring is answered, not only the first: the refreshed token is refreshed in its turn', async (t) => {
+  let calls = 0
+  const now = (): number => Math.floor(Date.now() / 1000)
+  // 1st token: warned at once; 2nd: exp in 63 s, so its own auth:expiring comes 3 s after the
+  // refresh; 3rd: long-lived. Before the fix the 2nd warning was ignored (its expiresAt equalled
+  // the one remembered as handled) and the socket was disconnected at the 2nd token's exp.
+  const provider = async (): Promise<string> => {
+    calls++
+    if (calls === 1) return token({ sub: 'fay', exp: now() + 10 })
+    if (calls === 2) return token({ sub: 'fay', exp: now() + 63 })
+    return token({ sub: 'fay' })
+  }
+  const r = recordingClient(t, { url: server.url, transports: ['websocket'], token: provider })
+  await r.client.join('c5')
+  const id = r.client.socket.id
+  await until(() => countOf(r, 'tokenRefreshed') === 2, 10_000)
+  t.equal(calls, 3)
+  t.equal(r.client.socket.id, id, 'the same socket')
+  t.equal(countOf(r, 'disconnected'), 0, 'never disconnected')
 })
 
 t.test('a token_expired handshake is retried with a fresh token', async (t) => {
