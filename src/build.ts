@@ -3,6 +3,7 @@
  * and the app plugin. Used by `server.ts` and by the tests, so tests run production settings.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { pino } from 'pino'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import type { Config } from './config.js'
@@ -30,7 +31,13 @@ export function serverOptions (config: Config): FastifyServerOptions {
       base: { instance: config.instanceId },
       // readable lines for a person at a terminal in development (pino-pretty, the ecosystem's
       // printer); JSON lines everywhere else, for log collectors
-      ...(config.NODE_ENV === 'development' && process.stdout.isTTY && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }),
+      ...(config.NODE_ENV === 'development' && process.stdout.isTTY
+        ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
+        // JSON lines written synchronously: pino's default asynchronous destination flushes its
+        // buffer at exit and (sonic-boom 4.2) retries a broken pipe (`… | head`, a crashed log
+        // shipper) every 100 ms forever, so a drain never ended; a synchronous write fails once
+        // and pino stops logging to that pipe (test/cluster/drain-broken-stdout.test.ts)
+        : { stream: pino.destination({ dest: 1, sync: true }) }),
       // the request line without its query string (a token put there by mistake), and the
       // client address of TRUST_PROXY (always a valid IP)
       serializers: { req: requestLogFields(clientAddress) }
