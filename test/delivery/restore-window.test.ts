@@ -16,6 +16,27 @@ import { client, open, drop, sessionOf, connectAs, join, sendMany, ids, LIMITS_O
 import type { Message } from '../../src/schemas/common.js'
 import type { ClientSocket } from '../helpers/socket.js'
 
+/**
+ * bob (on instance b) and carol (on a, telling when a broadcast has reached a) in `room`; alice
+ * joins on a, gets one message, drops her transport (the session is kept for recovery) and
+ * misses two more. Returns her session and what she missed.
+ */
+async function aliceAway (aUrl: string, bUrl: string, room: string): Promise<{ bob: ClientSocket, carol: ClientSocket, session: ReturnType<typeof sessionOf>, missed: Message[] }> {
+  const bob = await connectAs(bUrl, 'bob')
+  await join(bob, room)
+  const carol = await connectAs(aUrl, 'carol')
+  await join(carol, room)
+  const alice = await open(client(aUrl, token({ sub: 'alice' })))
+  await join(alice, room)
+  const first = new Promise(resolve => alice.once('message:new', resolve))
+  await sendMany(bob, room, 1, 'before')
+  await first
+  const session = sessionOf(alice)
+  await drop(alice)
+  alice.close()
+  return { bob, carol, session, missed: await sendMany(bob, room, 2, 'while away') }
+}
+
 for (const mode of ['memory', 'redis-streams'] as const) {
   t.test(mode, async (t) => {
     let env: Record<string, string> = { ...LIMITS_OFF, LOG_LEVEL: 'warn' }
@@ -39,20 +60,7 @@ for (const mode of ['memory', 'redis-streams'] as const) {
     })
 
     const room = `restore-window-${mode}`
-    const bob = await connectAs(b.url, 'bob')
-    await join(bob, room)
-    // carol, on instance a, tells when a broadcast has reached that instance
-    const carol = await connectAs(a.url, 'carol')
-    await join(carol, room)
-    const alice = await open(client(a.url, token({ sub: 'alice' })))
-    await join(alice, room)
-    const first = new Promise(resolve => alice.once('message:new', resolve))
-    await sendMany(bob, room, 1, 'before')
-    await first
-    const session = sessionOf(alice)
-    await drop(alice)
-    alice.close()
-    const missed = await sendMany(bob, room, 2, 'while away')
+    const { bob, carol, session, missed } = await aliceAway(a.url, b.url, room)
 
     const again: ClientSocket = client(a.url, token({ sub: 'alice' }), session)
     const got: Message[] = []
@@ -92,19 +100,7 @@ t.test('redis-streams: a message that reaches the instance after the restore rea
   const a = await startInner(t, env)
   const b = await startInner(t, env)
   const room = 'restore-after-read'
-  const bob = await connectAs(b.url, 'bob')
-  await join(bob, room)
-  const carol = await connectAs(a.url, 'carol')
-  await join(carol, room)
-  const alice = await open(client(a.url, token({ sub: 'alice' })))
-  await join(alice, room)
-  const first = new Promise(resolve => alice.once('message:new', resolve))
-  await sendMany(bob, room, 1, 'before')
-  await first
-  const session = sessionOf(alice)
-  await drop(alice)
-  alice.close()
-  const missed = await sendMany(bob, room, 2, 'while away')
+  const { bob, carol, session, missed } = await aliceAway(a.url, b.url, room)
 
   // instance a's restore: read the stream, then let one more message arrive before answering
   const adapter = a.inner.io.of('/').adapter as unknown as { restoreSession: (pid: string, offset: string) => Promise<unknown> }
