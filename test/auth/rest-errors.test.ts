@@ -71,6 +71,12 @@ t.test('every /v1 route: 401 for anonymous callers before any validation; contra
       t.equal(badParam.body.code, 'invalid_payload', `${name}: a room id with a space is invalid`)
     }
     if (r.query) contract(t, await http(`${url}${fill(r.url, 'ok-1')}?limit=abc`, { method: r.method, token: admin }), `${name} bad query`, 400)
+    if (!r.body) {
+      // every route refuses a query parameter it does not know (a mistyped one is never ignored)
+      const unknown = await http(`${url}${fill(r.url, 'ok-1')}?unknownParam=1`, { method: r.method, token: admin })
+      contract(t, unknown, `${name} unknown query parameter`, 400)
+      t.equal(unknown.body.code, 'invalid_payload', `${name} unknown query parameter: invalid_payload`)
+    }
     if (r.body) {
       const bad = await http(url + fill(r.url, 'ok-1'), { method: r.method, token: admin, body: '{"unknown":1}' })
       contract(t, bad, `${name} bad body`, 400)
