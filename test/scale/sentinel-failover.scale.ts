@@ -75,9 +75,9 @@ t.test('sentinel: SIGKILL the primary while a client sends', async (t) => {
 // This file had two intermittent faults. The first (a member that stopped receiving after the
 // failover) was ioredis ending a connection for good when its Sentinel failover detector fired
 // during a reconnect (src/stores/redis/keep-connected.ts, test/stores/keep-connected.test.ts).
-// The second remains, rarer since that fix (1 of 4 full scale-suite runs today, 0 in 16 runs of the file
-// alone): after this second failover an instance sometimes does not reach the new primary within
-// 30 s (history 503). It is reported as a todo with the evidence below until found; the ledger
+// The second remains, rarer since that fix (1 of 4 full scale-suite runs today, 0 in 16 runs
+// of the file alone): after this second failover an instance sometimes does not reach the new
+// primary within 30 s (history 503). It is reported as a todo with the evidence below until found; the ledger
 // (no acked message lost) stays a hard rule whenever history can be read.
 const SECOND_FAILOVER = 'intermittent: an instance sometimes does not reach the new primary after a second Sentinel failover'
 t.test('sentinel: with REDIS_WAIT_REPLICAS=1 no acknowledged message is lost across a failover', async (t) => {
