@@ -103,13 +103,19 @@ export class Load {
   }
 
   /**
-   * Waits until every client is connected and caught up and has as many messages of its room as
-   * `counts` says the room's history holds (or the timeout passes: what is missing is counted).
+   * Waits until every client is connected and has every message of its room's `history` (or the
+   * timeout passes: what is missing is counted).
    */
-  async settle (counts: Map<string, number>, timeoutMs: number): Promise<void> {
+  async settle (history: Map<string, Array<{ id: string }>>, timeoutMs: number): Promise<void> {
     const end = Date.now() + timeoutMs
+    // every id of the room's history, not a count: after Redis lost its data a client also holds
+    // messages history no longer has, so a count is reached while the newest are still on the way
+    const has = (i: number): boolean => {
+      const got = new Set(this.ledger.received[i].msgs.map(m => m.id))
+      return (history.get(this.roomOf(i)) ?? []).every(m => got.has(m.id))
+    }
     while (Date.now() < end) {
-      const done = this.ledger.received.every((c, i) => c.stopped || (c.connected() && c.msgs.length >= (counts.get(this.roomOf(i)) ?? 0)))
+      const done = this.ledger.received.every((c, i) => c.stopped || (c.connected() && has(i)))
       if (done) return
       await sleep(200)
     }

@@ -41,7 +41,7 @@ export async function crash (scale: Scale): Promise<ScenarioResult> {
     await presenceDone
     marks.push(markAt(load.ledger, 'sending stopped'))
     const hist = await cluster.histories(load.roomIds)
-    await load.settle(new Map([...hist].map(([r, m]) => [r, m.length])), 20_000)
+    await load.settle(hist, 20_000)
     const a = load.ledger.analyse(hist)
     return {
       id: 'S1',

@@ -96,7 +96,7 @@ export async function redisFault (scale: Scale, kind: RedisFault): Promise<Scena
     const first503 = cluster.servers.map((_, i) => readiness.find(([t, j, st]) => j === i && t >= killedAt && st !== 200)?.[0])
     const to503 = Math.max(...first503.map(t => t === undefined ? Infinity : t - killedAt))
     const hist = await cluster.histories([...load.roomIds, probeRoom])
-    await load.settle(new Map([...hist].map(([r, m]) => [r, m.length])), 20_000)
+    await load.settle(hist, 20_000)
     const a = load.ledger.analyse(hist)
 
     const catchUps: Check[] = []

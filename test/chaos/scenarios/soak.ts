@@ -105,7 +105,7 @@ export async function soak (scale: Scale): Promise<ScenarioResult> {
     await load.stopSending()
     await sleep(6000) // churn clients gone, presence settled
     const hist = await cluster.histories(load.roomIds)
-    await load.settle(new Map([...hist].map(([r, m]) => [r, m.length])), 20_000)
+    await load.settle(hist, 20_000)
     const a = load.ledger.analyse(hist)
     // slopes after the first fifth (warm-up), per minute
     const warm = (pts: Array<{ s: number, v: number }>): Array<{ s: number, v: number }> => pts.filter(p => p.s >= pts[0].s + (pts[pts.length - 1].s - pts[0].s) / 5)
