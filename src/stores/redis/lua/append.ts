@@ -138,7 +138,7 @@ return { 'appended', id }
 export type AppendCommand = `sbAppend${'' | 'Once'}${'' | 'Limited'}${'' | 'ToAdapter'}${'' | 'Archived'}`
 
 export interface AppendVariant {
-  script: Script & { name: AppendCommand }
+  script: Script & { name: AppendCommand, numberOfKeys: number }
   /** the variant's KEYS then ARGV, in its order */
   args: (values: AppendValues) => RedisValue[]
 }

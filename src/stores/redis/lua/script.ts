@@ -18,7 +18,8 @@ import type { Cluster, Redis, RedisValue } from 'ioredis'
 export interface Script {
   /** the command name on the client */
   name: string
-  numberOfKeys: number
+  /** absent: the script takes any number of keys, and the caller passes their count first (EVALSHA's own numkeys) */
+  numberOfKeys?: number
   lua: string
 }
 
@@ -47,7 +48,7 @@ export function args<Name extends string> (slots: ReadonlyArray<Slot<Name>>, val
 }
 
 /** Registered scripts by name (a name is one script everywhere: its Lua is fixed at build time). */
-const registry = new Map<string, { sha: string, lua: string, numberOfKeys: number }>()
+const registry = new Map<string, { sha: string, lua: string, numberOfKeys?: number }>()
 
 interface ScriptCaller {
   evalsha: (sha: string, numberOfKeys: number, ...args: unknown[]) => Promise<unknown>
@@ -67,7 +68,7 @@ export function defineScripts (client: Redis | Cluster, scripts: readonly Script
     const known = registry.get(s.name)
     if (known !== undefined && known.sha !== sha) throw new Error(`two scripts named ${s.name}`)
     registry.set(s.name, { sha, lua: s.lua, numberOfKeys: s.numberOfKeys })
-    client.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua })
+    client.defineCommand(s.name, { ...(s.numberOfKeys !== undefined && { numberOfKeys: s.numberOfKeys }), lua: s.lua })
     const target = client as unknown as Record<string, unknown> & { scriptsSet: Record<string, unknown> }
     delete target.scriptsSet[s.name]
     delete target[`${s.name}Buffer`]
@@ -81,13 +82,15 @@ export function defineScripts (client: Redis | Cluster, scripts: readonly Script
 }
 
 /** `(...keysAndArgs) => EVALSHA`, and EVAL with the script's text when Redis does not know it. */
-function scriptMethod (sha: string, lua: string, numberOfKeys: number) {
+function scriptMethod (sha: string, lua: string, numberOfKeys?: number) {
   return async function (this: ScriptCaller, ...args: unknown[]): Promise<unknown> {
+    // a script over any number of keys: their count comes first
+    const n = numberOfKeys ?? args.shift() as number
     try {
-      return await this.evalsha(sha, numberOfKeys, ...args)
+      return await this.evalsha(sha, n, ...args)
     } catch (err) {
       if (!isNoScript(err)) throw err
-      return await this.eval(lua, numberOfKeys, ...args)
+      return await this.eval(lua, n, ...args)
     }
   }
 }
@@ -100,7 +103,7 @@ function scriptMethod (sha: string, lua: string, numberOfKeys: number) {
 export function withScripts<P extends object> (pipeline: P): P {
   const target = pipeline as unknown as Record<string, unknown> & ScriptCaller
   for (const [name, s] of registry) {
-    target[name] = (...args: unknown[]) => target.evalsha(s.sha, s.numberOfKeys, ...args)
+    target[name] = (...args: unknown[]) => target.evalsha(s.sha, s.numberOfKeys ?? args.shift() as number, ...args)
   }
   return pipeline
 }
