@@ -227,3 +227,18 @@ t.test('archive: many rooms in one round share its rows (count per room below on
   t.equal(rows.length, [...ledger.values()].reduce((n, v) => n + v.length, 0), 'no duplicates, no strays')
   t.equal(archiver.lag, 0)
 })
+
+t.test('archive: a row is the acked message field for field, whatever the draft (the read script splices the stored JSON)', async (t) => {
+  const a = await rig(t, 10)
+  const acked = [
+    (await a.store.append({ roomId: 'shapes', userId: 'u', text: 'hi' })).message,
+    (await a.store.append({ roomId: 'shapes', userId: 'bob', name: 'Bob "B" \\ é', text: 'a\nb\u2028c 😀', meta: { k: [1, { x: null }], '"': '\\' }, clientMsgId: 'c-1' })).message,
+    (await a.store.append({ roomId: 'shapes', userId: 'u', text: '', meta: {} })).message,
+    (await a.store.append({ roomId: 'other "room" é', userId: 'u', text: 'x' })).message
+  ]
+  await a.archiver.pass()
+  const { rows } = await a.archive.pool.query<{ room_id: string, body: Message }>('SELECT room_id, body FROM switchboard_messages ORDER BY ms, seq')
+  t.same(rows.map(r => r.body), acked, 'the bodies are the acked messages')
+  t.strictSame(rows.map(r => r.room_id), ['shapes', 'shapes', 'shapes', 'other "room" é'], 'each in its room')
+  t.equal(a.archiver.lag, 0)
+})

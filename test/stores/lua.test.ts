@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { appendVariant, type AppendFeatures } from '../../src/stores/redis/lua/append.js'
-import { ARCHIVE_COMMIT, ARCHIVE_MEASURE } from '../../src/stores/redis/lua/archive.js'
+import { ARCHIVE_COMMIT, ARCHIVE_READ } from '../../src/stores/redis/lua/archive.js'
 import { SINCE, SPAN } from '../../src/stores/redis/lua/history-reads.js'
 import { INSTANCE_SCRIPTS } from '../../src/stores/redis/lua/instances.js'
 import { PRESENCE_SCRIPTS } from '../../src/stores/redis/lua/presence.js'
@@ -29,7 +29,7 @@ for (const once of [false, true]) {
 t.test('every script and append variant compiles', async (t) => {
   const client = redisClient(t, redis.url)
   const scripts: Script[] = [
-    TAKE, HIT, MARK, SINCE, SPAN, ARCHIVE_MEASURE, ARCHIVE_COMMIT, ...PRESENCE_SCRIPTS, ...INSTANCE_SCRIPTS,
+    TAKE, HIT, MARK, SINCE, SPAN, ARCHIVE_READ, ARCHIVE_COMMIT, ...PRESENCE_SCRIPTS, ...INSTANCE_SCRIPTS,
     ...variants.map(f => appendVariant(f).script)
   ]
   t.equal(new Set(scripts.map(s => s.name)).size, scripts.length, 'command names are distinct')

@@ -117,28 +117,25 @@ export class PgArchive {
 
   /** Inserts messages of one room (any order); already archived ids are skipped. Throws on failure. */
   async insert (roomId: string, messages: Message[]): Promise<number> {
-    return await this.insertJson(messages.map(() => roomId), messages.map(m => m.id), messages.map(m => JSON.stringify(m)))
+    return await this.insertJson([roomId], [messages.map(m => JSON.stringify(m)).join(',')])
   }
 
   /**
-   * `insert` for messages of any rooms already in their JSON text (row i: room `roomIds[i]`, id
-   * `ids[i]`, the message `jsons[i]` as the append stored and published it), in one statement:
-   * the archiver's path, with no parse and re-stringify per message and one round trip for a
-   * whole pass. Already archived ids are skipped. Returns the rows inserted; throws on failure.
+   * `insert` for messages of any rooms already in their JSON text, in one statement: room
+   * `roomIds[i]` gets the messages of `messages[i]`, the inside of a JSON array (the messages
+   * as the append stored and published them, joined by ','). The archiver's path (the JSON is
+   * what its read script returns per room): no parse, no string per message, and the whole round
+   * as two parameters whatever its size. Already archived ids are skipped. Returns the rows
+   * inserted; throws on failure.
    */
-  async insertJson (roomIds: string[], ids: string[], jsons: string[]): Promise<number> {
-    if (ids.length === 0) return 0
-    const ms = new Array<string>(ids.length)
-    const seq = new Array<string>(ids.length)
-    for (let k = 0; k < ids.length; k++) {
-      const i = ids[k].indexOf('-')
-      ms[k] = ids[k].slice(0, i)
-      seq[k] = ids[k].slice(i + 1)
-    }
+  async insertJson (roomIds: string[], messages: string[]): Promise<number> {
+    if (roomIds.length === 0) return 0
     const r = await this.#query(
       `INSERT INTO switchboard_messages (room_id, ms, seq, body)
-       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::jsonb[])
-       ON CONFLICT DO NOTHING`, [roomIds, ms, seq, jsons])
+       SELECT r.room_id, split_part(m ->> 'id', '-', 1)::bigint, split_part(m ->> 'id', '-', 2)::bigint, m
+       FROM unnest($1::text[]) WITH ORDINALITY AS r (room_id, i),
+            jsonb_array_elements($2::jsonb -> (r.i::int - 1)) AS m
+       ON CONFLICT DO NOTHING`, [roomIds, `[[${messages.join('],[')}]]`])
     return r.rowCount ?? 0
   }
 

@@ -11,15 +11,8 @@ import type { Redis, Cluster } from 'ioredis'
 import type { BaseLogger } from 'pino'
 import type { Keys } from '../keys.js'
 import type { PgArchive } from '../postgres/archive.js'
-import { messageJson } from '../history.js'
-import { ARCHIVE_COMMIT, ARCHIVE_MEASURE } from './lua/archive.js'
+import { ARCHIVE_COMMIT, ARCHIVE_READ } from './lua/archive.js'
 import { defineScripts } from './lua/script.js'
-
-/** field 'd' of a stream entry wherever it is ('{}' when absent, as the reads do) */
-function bodyOf (fields: string[]): string {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'd') return fields[i + 1]
-  return '{}'
-}
 
 /** rows a round of #rooms reads and inserts at most, in multiples of `batch` */
 const ROUND_BATCHES = 4
@@ -61,7 +54,7 @@ export class Archiver {
   constructor (opts: ArchiverOptions) {
     this.#o = { batch: 500, intervalMs: 200, ...opts }
     this.#dirty = archiveDirtyKey(opts.keys)
-    defineScripts(opts.client, [ARCHIVE_MEASURE, ARCHIVE_COMMIT])
+    defineScripts(opts.client, [ARCHIVE_READ, ARCHIVE_COMMIT])
   }
 
   start (): void {
@@ -96,29 +89,40 @@ export class Archiver {
     return lag
   }
 
-  /** Moves the room's mark to `upTo` (trimming behind it), or only measures without one; returns the lag. */
-  async #commit (room: string, upTo?: string): Promise<number> {
+  /**
+   * Moves each room's mark to its `upTo` (trimming behind it), or only measures a room whose
+   * `upTo` is '': one script for all of them. Returns each room's lag.
+   */
+  async #commit (rooms: string[], upTo: string[]): Promise<number[]> {
     const { client, keys, maxLen } = this.#o
-    const [stream, meta] = [keys.roomHistory(room), keys.roomMeta(room)]
-    const [lag, lost] = upTo === undefined
-      ? await client.sbArchiveMeasure(stream, meta, this.#dirty, room)
-      : await client.sbArchiveCommit(stream, meta, this.#dirty, room, upTo, maxLen)
-    if (lost > 0) {
-      this.errors += lost
-      this.#o.onError?.(lost)
-      this.#o.log.error({ roomId: room, lost }, 'archive: the backlog bound dropped unarchived messages (PostgreSQL was down too long)')
+    const keysThenArgv: Array<string | number> = [this.#dirty]
+    for (const room of rooms) keysThenArgv.push(keys.roomHistory(room), keys.roomMeta(room))
+    keysThenArgv.push(maxLen)
+    for (let i = 0; i < rooms.length; i++) keysThenArgv.push(rooms[i], upTo[i])
+    const reply = await client.sbArchiveCommit(1 + 2 * rooms.length, ...keysThenArgv)
+    const lags = new Array<number>(rooms.length)
+    for (let i = 0; i < rooms.length; i++) {
+      lags[i] = reply[2 * i]
+      const lost = reply[2 * i + 1]
+      if (lost > 0) {
+        this.errors += lost
+        this.#o.onError?.(lost)
+        this.#o.log.error({ roomId: rooms[i], lost }, 'archive: the backlog bound dropped unarchived messages (PostgreSQL was down too long)')
+      }
     }
-    return lag
+    return lags
   }
 
   /**
-   * Archives a page of dirty rooms together, in rounds: every room's mark, then the entries after
-   * it (each step one burst of commands, one round trip with auto-pipelining), one INSERT for
-   * all of them (at most ROUND_BATCHES × `batch` rows), then every room's commit. A room whose
-   * read filled its share goes on to the next round (at most 20 per pass). A failed insert
-   * commits nothing (the marks stay; the rows are retried next pass, idempotently). Returns the
-   * lag. Rooms many at a time rather than one by one: under steady load most dirty rooms hold
-   * less than one new message per pass, so per-room round trips were most of the archiver's cost.
+   * Archives a page of dirty rooms together, in rounds: one script reads every room's entries
+   * after its mark (as the messages' JSON, one string per room), one INSERT takes all of them (at
+   * most ROUND_BATCHES × `batch` rows), one script commits every room. A room whose read filled
+   * its share goes on to the next round (at most 20 per pass). A failed insert commits nothing
+   * (the marks stay; the rows are retried next pass, idempotently). Returns the lag. Rooms many
+   * at a time, and nothing per message on this side (no reply entry, no string, no parameter):
+   * under steady load most dirty rooms hold about one new message per pass, so per-room commands
+   * and per-message objects were most of the archiver's cost — and of the garbage whose
+   * collection V8's helper threads do on the server's side.
    */
   async #rooms (rooms: string[]): Promise<number> {
     const { client, keys, archive, batch } = this.#o
@@ -127,41 +131,38 @@ export class Archiver {
     for (let round = 0; round < 20 && todo.length > 0 && !this.#stopped && archive.up; round++) {
       // at most ROUND_BATCHES × batch rows a round, shared by the rooms still to do
       const count = Math.max(1, Math.min(batch, Math.floor((ROUND_BATCHES * batch) / todo.length)))
-      const marks = await Promise.all(todo.map(room => client.hget(keys.roomMeta(room), 'archived')))
-      const reads = await Promise.all(todo.map((room, i) => client.xrange(keys.roomHistory(room), `(${marks[i] ?? '0-0'}`, '+', 'COUNT', count)))
-      const roomIds: string[] = []
-      const ids: string[] = []
+      const streams: string[] = []
+      for (const room of todo) streams.push(keys.roomHistory(room), keys.roomMeta(room))
+      const read = await client.sbArchiveRead(streams.length, ...streams, count)
+      const got: string[] = []
       const jsons: string[] = []
+      const upTo = new Array<string>(todo.length)
       for (let i = 0; i < todo.length; i++) {
-        for (const [id, f] of reads[i]) {
-          roomIds.push(todo[i])
-          ids.push(id)
-          // the stored JSON as is (the append writes field 'd' first and only): no parse, no stringify
-          jsons.push(messageJson(id, f[0] === 'd' ? f[1] : bodyOf(f)))
+        upTo[i] = read[3 * i + 1] as string
+        if (read[3 * i] as number > 0) {
+          got.push(todo[i])
+          jsons.push(read[3 * i + 2] as string)
         }
       }
       try {
-        this.archived += await archive.insertJson(roomIds, ids, jsons)
+        this.archived += await archive.insertJson(got, jsons)
       } catch (err) {
         this.errors++
         this.#o.onError?.(1)
         this.#o.log.error({ err: { message: (err as Error).message }, rooms: todo.length }, 'archive: insert failed; will retry')
         break
       }
-      const lags = await Promise.all(todo.map((room, i) => {
-        const got = reads[i]
-        return this.#commit(room, got.length > 0 ? got[got.length - 1][0] : undefined)
-      }))
+      const lags = await this.#commit(todo, upTo)
       const next: string[] = []
       for (let i = 0; i < todo.length; i++) {
-        if (reads[i].length === count && lags[i] > 0) next.push(todo[i])
+        if (read[3 * i] === count && lags[i] > 0) next.push(todo[i])
         else lag += lags[i]
       }
       todo = next
     }
     // what is left (archive down, a failed insert, the round limit): measured only
-    const left = await Promise.all(todo.map(room => this.#commit(room)))
-    return left.reduce((a, b) => a + b, lag)
+    if (todo.length > 0) lag += (await this.#commit(todo, todo.map(() => ''))).reduce((a, b) => a + b, 0)
+    return lag
   }
 
   async stop (): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { Callback, ClientContext, RedisKey, RedisValue, Result } from 'ioredis'
 import type { AppendCommand, AppendReply } from './append.js'
-import type { ArchiveReply } from './archive.js'
+import type { ArchiveCommitReply, ArchiveReadReply } from './archive.js'
 import type { SinceReply, SpanReply } from './history-reads.js'
 import type { LimitReply } from './rate-limit.js'
 import type { MarkReply } from './receipts.js'
@@ -30,9 +30,10 @@ declare module 'ioredis' {
     sbSince: (stream: RedisKey, meta: RedisKey, sinceId: string, count: number, callback?: Callback<SinceReply>) => Result<SinceReply, Context>
     /** lua/history-reads.ts SPAN */
     sbSpan: (stream: RedisKey, meta: RedisKey, callback?: Callback<SpanReply>) => Result<SpanReply, Context>
-    /** lua/archive.ts */
-    sbArchiveMeasure: (stream: RedisKey, meta: RedisKey, dirtyRooms: RedisKey, roomId: string, callback?: Callback<ArchiveReply>) => Result<ArchiveReply, Context>
-    sbArchiveCommit: (stream: RedisKey, meta: RedisKey, dirtyRooms: RedisKey, roomId: string, archivedTo: string, maxLen: number, callback?: Callback<ArchiveReply>) => Result<ArchiveReply, Context>
+    /** lua/archive.ts: the key count, then pairs (stream, meta) per room, then the count per room */
+    sbArchiveRead: (numberOfKeys: number, ...streamMetaPairsThenCount: RedisValue[]) => Result<ArchiveReadReply, Context>
+    /** lua/archive.ts: the key count, dirty rooms, pairs (stream, meta) per room, max len, then pairs (room id, archived to or '') */
+    sbArchiveCommit: (numberOfKeys: number, ...keysThenArgv: RedisValue[]) => Result<ArchiveCommitReply, Context>
     /** lua/presence.ts: a user's entries of one instance (`prefix`), then its socket ids */
     sbUserConnect: (conns: RedisKey, state: RedisKey, ttl: number, channel: string, userId: string, prefix: string, ...socketIds: string[]) => Result<UserReply, Context>
     sbUserDisconnect: (conns: RedisKey, state: RedisKey, ttl: number, channel: string, userId: string, prefix: string, ...socketIds: string[]) => Result<UserReply, Context>
