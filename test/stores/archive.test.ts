@@ -242,3 +242,16 @@ t.test('archive: a row is the acked message field for field, whatever the draft 
   t.strictSame(rows.map(r => r.room_id), ['shapes', 'shapes', 'shapes', 'other "room" é'], 'each in its room')
   t.equal(a.archiver.lag, 0)
 })
+
+t.test('archive: a round over more rooms than one script takes (sliced, 50 rooms a script): all archived, in order, once', async (t) => {
+  const a = await rig(t, 10)
+  const ledger = new Map<string, string[]>()
+  for (let k = 0; k < 130; k++) ledger.set(`s${k}`, ids(await fill(a.store, `s${k}`, 1 + (k % 3))))
+  t.equal(await a.probe.scard(archiveDirtyKey(a.keys)), 130)
+  t.equal(await a.archiver.pass(), 0, 'one pass: nothing left')
+  const { rows } = await a.archive.pool.query<{ room_id: string, id: string }>(
+    "SELECT room_id, ms || '-' || seq AS id FROM switchboard_messages ORDER BY room_id, ms, seq")
+  for (const [room, sent] of ledger) t.same(rows.filter(r => r.room_id === room).map(r => r.id), sent, `${room}: ${sent.length} rows`)
+  t.equal(rows.length, [...ledger.values()].reduce((n, v) => n + v.length, 0), 'no duplicates, no strays')
+  t.equal(await a.probe.scard(archiveDirtyKey(a.keys)), 0, 'no room left dirty')
+})
