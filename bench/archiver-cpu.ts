@@ -114,7 +114,7 @@ try {
   const w0 = performance.now()
   const child = spawn(process.execPath, ['--import=tsx', fileURLToPath(import.meta.url), '--produce', redis.url, '--rate', String(rate), '--seconds', String(seconds), '--rooms', String(rooms)], { stdio: 'inherit' })
   await new Promise(resolve => child.once('exit', resolve))
-  while (archiving && thread.archived < total) await sleep(20)
+  if (archiving) while (thread.archived < total) await sleep(20)
   const t1 = threads()
   const wall = (performance.now() - w0) / 1000
   const redisUs = (parseRedisCpuMs(await info.info('cpu')) - r0) * 1000 / total

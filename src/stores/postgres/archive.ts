@@ -130,12 +130,37 @@ export class PgArchive {
    */
   async insertJson (roomIds: string[], messages: string[]): Promise<number> {
     if (roomIds.length === 0) return 0
+    // PostgreSQL's JSON functions refuse the escape \u0000 (a text may hold U+0000): such a
+    // round goes as one row per message, split here, into the json column (which keeps it)
+    if (messages.some(m => m.includes('\\u0000'))) return await this.#insertRows(roomIds, messages)
     const r = await this.#query(
       `INSERT INTO switchboard_messages (room_id, ms, seq, body)
        SELECT r.room_id, split_part(m ->> 'id', '-', 1)::bigint, split_part(m ->> 'id', '-', 2)::bigint, m
        FROM unnest($1::text[]) WITH ORDINALITY AS r (room_id, i),
-            jsonb_array_elements($2::jsonb -> (r.i::int - 1)) AS m
+            json_array_elements($2::json -> (r.i::int - 1)) AS m
        ON CONFLICT DO NOTHING`, [roomIds, `[[${messages.join('],[')}]]`])
+    return r.rowCount ?? 0
+  }
+
+  /** `insertJson`'s path for a round holding `\u0000`: ids split here, bodies cast to json only (no JSON function reads them). */
+  async #insertRows (roomIds: string[], messages: string[]): Promise<number> {
+    const rooms: string[] = []
+    const ms: string[] = []
+    const seq: string[] = []
+    const bodies: string[] = []
+    for (let i = 0; i < roomIds.length; i++) {
+      for (const m of JSON.parse(`[${messages[i]}]`) as Message[]) {
+        const dash = m.id.indexOf('-')
+        rooms.push(roomIds[i])
+        ms.push(m.id.slice(0, dash))
+        seq.push(m.id.slice(dash + 1))
+        bodies.push(JSON.stringify(m))
+      }
+    }
+    const r = await this.#query(
+      `INSERT INTO switchboard_messages (room_id, ms, seq, body)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::json[])
+       ON CONFLICT DO NOTHING`, [rooms, ms, seq, bodies])
     return r.rowCount ?? 0
   }
 
