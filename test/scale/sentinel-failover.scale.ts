@@ -8,8 +8,9 @@ import t from 'tap'
 import { startSentinel } from '../helpers/redis-sentinel.js'
 import { spawnServer } from '../helpers/proc.js'
 import { http } from '../helpers/app.js'
+import { token } from '../helpers/tokens.js'
 import { uniquePrefix } from '../helpers/redis.js'
-import { until } from '../helpers/net.js'
+import { sleep, until } from '../helpers/net.js'
 import { LIMITS_OFF } from '../delivery/lib.js'
 import { ackTimes, failoverRun, lost, roomHistory, summary } from './failover.js'
 
@@ -110,4 +111,31 @@ t.test('sentinel: with REDIS_WAIT_REPLICAS=1 no acknowledged message is lost acr
   t.ok(slowest <= 2000, `every send answered within 2 s (slowest ${slowest} ms)`)
   run.sender.close()
   run.member.close()
+})
+
+t.test('sentinel: Redis found away while the connection is still looking for the new primary: the instance comes back by itself', async (t) => {
+  // A readiness PING is in flight when the primary hangs, then dies: ioredis rejects it while it
+  // reconnects through sentinels that still name the dead primary, so the gate finds Redis away
+  // while the connection is not ready. It must keep retrying: nothing else asks (no request
+  // reaches Redis while it is known away, and no readiness probe comes after these).
+  await sentinel.settled({ withReplica: true })
+  const doomed = await sentinel.primary()
+  const stop = new AbortController()
+  const probes = (async () => {
+    while (!stop.signal.aborted) {
+      await http(`${a.url}/health/ready`).catch(() => {})
+      await sleep(20)
+    }
+  })()
+  sentinel.signal(doomed, 'SIGSTOP')
+  await sleep(400)
+  await killPrimary(doomed)
+  await sleep(100)
+  stop.abort()
+  await probes
+  const reader = token({ sub: 'reader' })
+  const back = await until(async () => (await http(`${a.url}/v1/rooms/sentinel-room/messages?limit=1`, { token: reader })).status === 200, 30_000, 100)
+    .then(() => true, () => false)
+  t.ok(back, 'history is read again within 30 s, with no readiness probe from outside')
+  if (!back) t.comment(`the instance's Redis log:\n${a.output().split('\n').filter(l => l.includes('"component":"redis"')).slice(-20).join('\n')}`)
 })
