@@ -27,6 +27,8 @@ export interface TestSentinel {
   /** the port of the current primary, as the sentinels report it */
   primary: () => Promise<number>
   kill: (port: number) => Promise<void>
+  /** sends a signal to a data node (SIGSTOP / SIGCONT: a node that hangs) */
+  signal: (port: number, sig: NodeJS.Signals) => void
   /** starts a killed node again; with `replicaOf` as that primary's replica at once (else the sentinels turn it into one, after a while) */
   restart: (port: number, replicaOf?: number) => Promise<void>
   /** resolves when the primary is `port`'s replacement and has a replica in sync (if `withReplica`) */
@@ -86,6 +88,7 @@ export async function startSentinel (): Promise<TestSentinel> {
     ports,
     primary,
     kill,
+    signal: (port, sig) => { procs.get(port)?.kill(sig) },
     restart: async (port, replicaOf) => {
       // a node restarted without persistence is empty: it must not be promoted before it has
       // synced (a second failover to it would wipe the data), so its priority is 0 until

@@ -7,6 +7,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { startRedis, uniquePrefix } from '../helpers/redis.js'
+import { sleep, until } from '../helpers/net.js'
 import { RedisGate, atDeadline } from '../../src/stores/redis/gate.js'
 import { RedisHistoryStore } from '../../src/stores/redis/history.js'
 import { createKeys } from '../../src/stores/keys.js'
@@ -108,4 +109,32 @@ t.test('the history append carries its request\'s deadline to the gate and to th
   // a request whose deadline has passed makes no Redis call at all
   await t.rejects(store.range('lobby', { limit: 10 }, Date.now() - 1), { code: 'unavailable' })
   t.equal((await store.range('lobby', { limit: 10 }, Date.now() + 1500)).messages.length, 1)
+})
+
+t.test('once Redis is known away, the gate finds it back even if a retry probe came while the connection was reconnecting', async (t) => {
+  // seen after a second Sentinel failover (test/scale/sentinel-failover.scale.ts): a readiness PING
+  // failed, the command connection was dropped and reconnected (ioredis' failover detector), the
+  // retry probe found it not ready and scheduled no other; the instance answered unavailable for good
+  const redis = await startRedis({ own: true })
+  t.teardown(redis.close)
+  // a dropped socket is destroyed after 50 ms (not 2 s) when the stopped Redis does not close it
+  const raw = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, disconnectTimeout: 50 })
+  raw.on('error', () => {})
+  t.teardown(() => { raw.disconnect() })
+  await new Promise<void>(resolve => raw.once('ready', () => resolve()))
+  const gate = new RedisGate(raw, { commandTimeoutMs: 1000 })
+  t.teardown(() => { gate.close() })
+
+  redis.signal('SIGSTOP')
+  t.equal(await gate.probe(), false, 'the readiness PING fails')
+  t.equal(gate.down, true, 'Redis is known away')
+  // dropped and connecting again: the TCP connect succeeds, the handshake waits for the stopped Redis
+  raw.disconnect(true)
+  await sleep(600)
+  t.equal(raw.status, 'connect', 'not ready yet when the retry probes (every 250 ms) ran')
+  redis.signal('SIGCONT')
+  await until(() => raw.status === 'ready', 5000)
+  const back = await until(() => !gate.down, 2000).then(() => true, () => false)
+  t.ok(back, 'commands are let through again once the connection is ready (no readiness probe from outside needed)')
+  t.equal(await gate.client.ping(), 'PONG')
 })

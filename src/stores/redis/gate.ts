@@ -106,6 +106,7 @@ export class RedisGate {
   #probedAt = 0
   #probeOk = true
   #retry: NodeJS.Timeout | undefined
+  #closed = false
   #clock: NodeJS.Timeout | undefined
   /** Redis time minus local time (ms), and half the round trip it was measured with; undefined until measured */
   #offset: { ms: number, uncertainty: number } | undefined
@@ -189,7 +190,13 @@ export class RedisGate {
    * share one PING). Worst case from a freeze to `false`: 250 ms + 1 s.
    */
   async probe (): Promise<boolean> {
-    if (this.#client.status !== 'ready') return false
+    if (this.#client.status !== 'ready') {
+      // no PING on a connection that is not ready; but while Redis is known away a retry must
+      // stay scheduled, or nothing would ever find it back once the connection is ready again
+      // (only a readiness probe from outside would: requests fail at once without asking)
+      if (this.#down) this.#scheduleRetry()
+      return false
+    }
     // known away and a PING already out: no need to wait for it to say so again
     if (this.#probing !== undefined) return this.#down ? false : await this.#probing
     if (Date.now() - this.#probedAt < PROBE_CACHE_MS) return this.#probeOk
@@ -208,6 +215,7 @@ export class RedisGate {
   }
 
   close (): void {
+    this.#closed = true
     clearInterval(this.#clock)
     clearTimeout(this.#retry)
   }
@@ -224,7 +232,7 @@ export class RedisGate {
   }
 
   #scheduleRetry (): void {
-    if (this.#retry !== undefined) return
+    if (this.#retry !== undefined || this.#closed) return
     this.#retry = setTimeout(() => {
       this.#retry = undefined
       this.#probedAt = 0
