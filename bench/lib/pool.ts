@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { decodeFromCompressedBase64, build, type Histogram } from 'hdr-histogram-js'
+import { setPriority } from 'node:os'
 import { startChild, stopChild, type Child } from './proc.js'
 import {
   HIST_OPTS,
@@ -32,6 +33,9 @@ class Worker {
     this.child = startChild(`worker-${index}`, process.execPath, ['--import=tsx', WORKER], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
+    // BENCH_CLIENT_NICE=N (a diagnostic, bench/README.md): the load workers at nice N, so the servers and
+    // their Redis are served first, as when the clients are on other machines
+    if (process.env.BENCH_CLIENT_NICE !== undefined && this.child.proc.pid !== undefined) setPriority(this.child.proc.pid, Number(process.env.BENCH_CLIENT_NICE))
     // a send on a channel that just closed is reported through send's callback instead
     this.child.proc.on('error', () => {})
     this.child.proc.on('message', (raw: unknown) => {
