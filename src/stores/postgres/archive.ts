@@ -130,14 +130,15 @@ export class PgArchive {
    */
   async insertJson (roomIds: string[], messages: string[]): Promise<number> {
     if (roomIds.length === 0) return 0
-    // PostgreSQL's JSON functions refuse the escape \u0000 (a text may hold U+0000): such a
-    // round goes as one row per message, split here, into the json column (which keeps it)
+    // split by jsonb (parsed once; json's `->` would re-read the whole text for every room), the
+    // rows stored as json. jsonb refuses the escape \u0000 (a text may hold U+0000), and so do
+    // json's functions: such a round goes as one row per message, split here
     if (messages.some(m => m.includes('\\u0000'))) return await this.#insertRows(roomIds, messages)
     const r = await this.#query(
       `INSERT INTO switchboard_messages (room_id, ms, seq, body)
-       SELECT r.room_id, split_part(m ->> 'id', '-', 1)::bigint, split_part(m ->> 'id', '-', 2)::bigint, m
+       SELECT r.room_id, split_part(m ->> 'id', '-', 1)::bigint, split_part(m ->> 'id', '-', 2)::bigint, m::json
        FROM unnest($1::text[]) WITH ORDINALITY AS r (room_id, i),
-            json_array_elements($2::json -> (r.i::int - 1)) AS m
+            jsonb_array_elements($2::jsonb -> (r.i::int - 1)) AS m
        ON CONFLICT DO NOTHING`, [roomIds, `[[${messages.join('],[')}]]`])
     return r.rowCount ?? 0
   }
