@@ -154,10 +154,17 @@ t.test('archive: PostgreSQL stopped mid-run → sends unaffected, the archive ca
   const own = await startPostgres({ own: true, env: {} })
   t.teardown(own.close)
   const { store, archive, archiver } = await rig(t, 20, { url: own.url })
+  // the reads' own copy, as on the main thread (the archiver thread has another): nothing but
+  // reads ever touches it, so it must find PostgreSQL back by itself after the outage
+  const reads = new PgArchive(own.url, silent)
+  t.teardown(() => reads.close())
+  await reads.start()
   archiver.start()
   const sent = await fill(store, 'r', 10)
   await until(async () => (await archive.page('r', { limit: 100, from: 'after' })).length === 10, 10_000)
   await own.stop()
+  await t.rejects(reads.page('r', { limit: 100, from: 'after' }), 'a read while PostgreSQL is down fails')
+  t.equal(reads.up, false, 'the reads\' copy knows it is down')
   const slowest: number[] = []
   for (let i = 0; i < 60; i++) {
     const t0 = performance.now()
@@ -174,6 +181,27 @@ t.test('archive: PostgreSQL stopped mid-run → sends unaffected, the archive ca
   await until(() => archiver.lag === 0, 20_000, 100)
   const rows = await archive.page('r', { limit: 1000, from: 'after' })
   t.same(ids(rows), ids(sent), 'every message archived once, in order, after the outage')
+  await until(() => reads.up, 5000, 100).catch(() => {})
+  t.equal(reads.up, true, 'the reads\' copy is up again by itself (no read, no outside probe)')
+  t.same(ids(await reads.page('r', { limit: 1000, from: 'after' })), ids(sent), 'reads answer from the archive again')
+})
+
+t.test('archive: a read takes only its request\'s time left (SPEC §8 2 s bound) when PostgreSQL hangs, and that says nothing about PostgreSQL', async (t) => {
+  const a = await rig(t, 10)
+  await a.archive.insert('r', [{ id: '5-0', roomId: 'r', userId: 'u', text: 'x', at: 5 } as Message])
+  // a hang without stopping the server: another session holds the table locked
+  const locker = await a.archive.pool.connect()
+  t.teardown(() => { locker.release() })
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE switchboard_messages IN ACCESS EXCLUSIVE MODE')
+  const t0 = performance.now()
+  await t.rejects(a.archive.page('r', { limit: 10, from: 'after' }, Date.now() + 300), 'the read gives up at its deadline')
+  const took = performance.now() - t0
+  t.ok(took < 1000, `within the deadline, not the pool's 5 s query timeout (${took.toFixed(0)} ms)`)
+  await t.rejects(a.archive.page('r', { limit: 10, from: 'after' }, Date.now() - 1), 'no time left: refused at once')
+  t.equal(a.archive.up, true, 'a request running out of time does not mark the archive down')
+  await locker.query('ROLLBACK')
+  t.same((await a.archive.page('r', { limit: 10, from: 'after' }, Date.now() + 1500)).map(m => m.id), ['5-0'])
 })
 
 t.test('archive: two archivers at once → no duplicates, no gaps (ledger)', async (t) => {

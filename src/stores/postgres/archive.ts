@@ -17,10 +17,14 @@ import type { BaseLogger } from 'pino'
 /** pino's log functions (a Fastify logger has them) */
 type Log = Pick<BaseLogger, 'error' | 'warn' | 'info'>
 import type { Message } from '../../schemas/common.js'
+import type { Deadline } from '../../deadline.js'
 import { appError } from '../../errors.js'
 import { parseId } from '../../model/message-id.js'
 
 export interface ArchivePage { messages: Message[] }
+
+/** while PostgreSQL is known away, how often a `SELECT 1` asks whether it answers again (ms) */
+const REPROBE_MS = 1000
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url))
 
@@ -31,6 +35,7 @@ export class PgArchive {
   #migrated = false
   #closed = false
   #timer: NodeJS.Timeout | undefined
+  #reprobe: NodeJS.Timeout | undefined
   #started: Promise<void> | undefined
 
   /** `queryTimeoutMs`: a statement that takes longer fails (reads answer unavailable, the archiver retries) */
@@ -90,16 +95,42 @@ export class PgArchive {
   #down (err: unknown): void {
     if (this.#up) this.#log.error({ err: { message: (err as Error).message } }, 'archive: PostgreSQL query failed')
     this.#up = false
+    this.#scheduleReprobe()
   }
 
-  async #query<R extends pg.QueryResultRow> (text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  /**
+   * While known away, a `SELECT 1` every REPROBE_MS until PostgreSQL answers: reads refuse at once
+   * while `up` is false (`#ready`) and so never ask themselves, and the copy the reads use (the
+   * main thread's; the archiver thread has its own, which probes before each pass) would
+   * otherwise stay down for good after any outage.
+   */
+  #scheduleReprobe (): void {
+    if (this.#reprobe !== undefined || this.#closed || !this.#migrated) return
+    this.#reprobe = setTimeout(() => {
+      this.#reprobe = undefined
+      this.probe().then(ok => { if (!ok) this.#scheduleReprobe() }, () => { this.#scheduleReprobe() })
+    }, REPROBE_MS)
+    this.#reprobe.unref()
+  }
+
+  /**
+   * A query; with a request's `deadline` (epoch ms, src/deadline.ts) it may take only the time left
+   * (SPEC §8: a request answers within 2 s), and running out of it says nothing about PostgreSQL
+   * (not marked down). Without one, the pool's `query_timeout`.
+   */
+  async #query<R extends pg.QueryResultRow> (text: string, values: unknown[], deadline?: Deadline): Promise<pg.QueryResult<R>> {
+    let left: number | undefined
+    if (deadline !== undefined) {
+      left = Math.floor(deadline - Date.now())
+      if (left <= 0) throw new Error('no time left of the request\'s deadline')
+    }
     try {
-      const r = await this.pool.query<R>(text, values)
+      const r = left === undefined ? await this.pool.query<R>(text, values) : await this.pool.query<R>({ text, values, query_timeout: left } as pg.QueryConfig)
       if (!this.#up && this.#migrated) this.#log.info('archive: PostgreSQL answers again')
       this.#up = this.#migrated
       return r
     } catch (err) {
-      this.#down(err)
+      if (left === undefined || !/timeout/i.test((err as Error).message)) this.#down(err)
       throw err
     }
   }
@@ -174,7 +205,7 @@ export class PgArchive {
    * from the oldest end (`from: 'after'`) or the newest end (`from: 'before'`). Throws
    * `unavailable` when the archive is down.
    */
-  async page (roomId: string, q: { after?: string, before?: string, limit: number, from: 'after' | 'before' }): Promise<Message[]> {
+  async page (roomId: string, q: { after?: string, before?: string, limit: number, from: 'after' | 'before' }, deadline?: Deadline): Promise<Message[]> {
     this.#ready()
     const where = ['room_id = $1']
     const values: unknown[] = [roomId]
@@ -192,7 +223,7 @@ export class PgArchive {
     const dir = q.from === 'after' ? 'ASC' : 'DESC'
     try {
       const r = await this.#query<{ body: Message }>(
-        `SELECT body FROM switchboard_messages WHERE ${where.join(' AND ')} ORDER BY ms ${dir}, seq ${dir} LIMIT $${values.length}`, values)
+        `SELECT body FROM switchboard_messages WHERE ${where.join(' AND ')} ORDER BY ms ${dir}, seq ${dir} LIMIT $${values.length}`, values, deadline)
       const rows = r.rows.map(row => row.body)
       return q.from === 'after' ? rows : rows.reverse()
     } catch (err) {
@@ -208,11 +239,11 @@ export class PgArchive {
     return r.rows.length === 0 ? undefined : `${r.rows[0].ms}-${r.rows[0].seq}`
   }
 
-  async has (roomId: string, id: string): Promise<boolean> {
+  async has (roomId: string, id: string, deadline?: Deadline): Promise<boolean> {
     this.#ready()
     const [ms, seq] = parseId(id)
     try {
-      const r = await this.#query('SELECT 1 FROM switchboard_messages WHERE room_id = $1 AND ms = $2 AND seq = $3', [roomId, ms, seq])
+      const r = await this.#query('SELECT 1 FROM switchboard_messages WHERE room_id = $1 AND ms = $2 AND seq = $3', [roomId, ms, seq], deadline)
       return r.rows.length > 0
     } catch (err) {
       throw appError('unavailable', `the message archive did not answer: ${(err as Error).message}`)
@@ -222,6 +253,7 @@ export class PgArchive {
   async close (): Promise<void> {
     this.#closed = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    if (this.#reprobe !== undefined) clearTimeout(this.#reprobe)
     await this.pool.end().catch(() => {})
   }
 }

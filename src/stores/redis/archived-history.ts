@@ -92,7 +92,7 @@ export class ArchivedHistoryStore implements HistoryStore {
       for (const bound of [span.first, redisOldest]) {
         if (bound !== undefined && (upper === undefined || compareIds(bound, upper) < 0)) upper = bound
       }
-      const older = await this.#archive.page(roomId, { after: q.after, before: upper, limit: q.limit + 1, from: 'after' })
+      const older = await this.#archive.page(roomId, { after: q.after, before: upper, limit: q.limit + 1, from: 'after' }, deadline)
       const merged = older.concat(page.messages)
       return { messages: merged.slice(0, q.limit), hasMore: merged.length > q.limit || page.hasMore }
     }
@@ -106,7 +106,7 @@ export class ArchivedHistoryStore implements HistoryStore {
     const want = q.limit - page.messages.length + 1
     let older
     try {
-      older = await this.#archive.page(roomId, { before: upper, limit: want, from: 'before' })
+      older = await this.#archive.page(roomId, { before: upper, limit: want, from: 'before' }, deadline)
     } catch (err) {
       // the archive is down: what Redis has, and hasMore (older pages then answer unavailable)
       if (page.messages.length > 0) return { messages: page.messages, hasMore: true }
@@ -124,7 +124,7 @@ export class ArchivedHistoryStore implements HistoryStore {
     const upper = r.missed[0]?.id ?? span.first
     let older
     try {
-      older = await this.#archive.page(roomId, { after: sinceId, ...(upper !== undefined && { before: upper }), limit: limit + 1, from: 'after' })
+      older = await this.#archive.page(roomId, { after: sinceId, ...(upper !== undefined && { before: upper }), limit: limit + 1, from: 'after' }, deadline)
     } catch {
       return r // the archive is down: Redis' part, recovered false (honestly: some may be missing)
     }
@@ -136,7 +136,7 @@ export class ArchivedHistoryStore implements HistoryStore {
 
   async has (roomId: string, id: string, deadline?: Deadline): Promise<boolean> {
     if (await this.#inner.has(roomId, id, deadline)) return true
-    return await this.#archive.has(roomId, id)
+    return await this.#archive.has(roomId, id, deadline)
   }
 
   onMessage (listener: MessageListener): void { this.#inner.onMessage(listener) }
