@@ -36,9 +36,22 @@ declare module 'fastify' {
 }
 
 /** The archive's newest id of a room for a new epoch: '0-1' = unknown (archive down or slow), '0-0' = none. */
-function newestOf (archive: PgArchive, log: Logger): ArchiveHook['newest'] {
+export function newestOf (archive: Pick<PgArchive, 'up' | 'newest'>, log: Logger): ArchiveHook['newest'] {
+  // one lookup per room at a time, shared by every send that needs it meanwhile: a burst of
+  // first sends into a new room would otherwise queue one query each on the pool (and each
+  // past NEWEST_WAIT_MS logs a warning)
+  const inflight = new Map<string, Promise<string>>()
   return async (roomId) => {
     if (!archive.up) return '0-1'
+    let p = inflight.get(roomId)
+    if (p === undefined) {
+      p = lookup(roomId).finally(() => { inflight.delete(roomId) })
+      inflight.set(roomId, p)
+    }
+    return await p
+  }
+
+  async function lookup (roomId: string): Promise<string> {
     let timer: NodeJS.Timeout | undefined
     try {
       const late = new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), NEWEST_WAIT_MS) })

@@ -20,6 +20,7 @@ import { createKeys, type Keys } from '../../src/stores/keys.js'
 import { redisClient, startRedis, uniquePrefix } from '../helpers/redis.js'
 import { createDatabase, startPostgres } from '../helpers/postgres.js'
 import { until } from '../helpers/net.js'
+import { newestOf } from '../../plugins/messages.js'
 import { historyContract } from './history.contract.js'
 
 const redis = await startRedis({ own: true })
@@ -202,6 +203,19 @@ t.test('archive: a read takes only its request\'s time left (SPEC §8 2 s bound)
   t.equal(a.archive.up, true, 'a request running out of time does not mark the archive down')
   await locker.query('ROLLBACK')
   t.same((await a.archive.page('r', { limit: 10, from: 'after' }, Date.now() + 1500)).map(m => m.id), ['5-0'])
+})
+
+t.test('archive: concurrent first sends into a new room share one newest-id lookup (plugins/messages.ts)', async (t) => {
+  const a = await rig(t, 10)
+  await a.archive.insert('seen', [{ id: '7-1', roomId: 'seen', userId: 'u', text: 'x', at: 7 } as Message])
+  let queries = 0
+  const counted = { get up () { return a.archive.up }, newest: async (room: string) => { queries++; return await a.archive.newest(room) } }
+  const newest = newestOf(counted, silent)
+  const got = await Promise.all(Array.from({ length: 50 }, (_, i) => newest(i % 2 === 0 ? 'seen' : 'fresh')))
+  t.equal(queries, 2, 'one query per room for 50 concurrent calls')
+  t.same([...new Set(got)].sort(), ['0-0', '7-1'], 'each room\'s answer')
+  t.equal(await newest('seen'), '7-1')
+  t.equal(queries, 3, 'a later call asks again (nothing cached past the lookup)')
 })
 
 t.test('archive: two archivers at once → no duplicates, no gaps (ledger)', async (t) => {
