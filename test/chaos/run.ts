@@ -1,7 +1,8 @@
 /**
  * `npm run chaos [-- --quick | --medium] [--only S1,S2,S5] [--clients N] [--rate N] [--seed N]
  *  [--soak-s N] [--fuzz-runs N] [--strict] [--write-md]`
- *  `npm run chaos -- --render test/chaos/results/<file>.json` (charts and RELIABILITY.md again, no run)
+ *  `npm run chaos -- --render test/chaos/results/<file>.json[,<rerun>.json…]` (charts and RELIABILITY.md again, no
+ *  run; a later file's scenarios replace the earlier's)
  *
  * The chaos suite (issue #17): each scenario starts its own Redis and server processes, runs
  * load clients recorded in a ledger, injects its fault, then compares history, the ledger and
@@ -16,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { killAll } from './lib/cluster.js'
 import { writeCharts, writeMarkdown } from './lib/charts.js'
-import { passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
+import { check, passed, renderText, type Scale, type ScenarioResult } from './lib/report.js'
 import { crash } from './scenarios/crash.js'
 import { readinessIdle, redisFault } from './scenarios/redis-faults.js'
 import { fuzz } from './scenarios/fuzz.js'
@@ -30,12 +31,26 @@ type Runner = (scale: Scale) => Promise<ScenarioResult | ScenarioResult[]>
 const SCENARIOS: Record<string, Runner> = {
   S1: crash,
   S2: async (s) => [await redisFault(s, 'kill'), await redisFault(s, 'kill-aof')],
-  S3: async (s) => [await redisFault(s, 'sigstop'), await redisFault(s, 'stall'), await redisFault(s, 'cut'), await readinessIdle(s)],
+  // each on its own: a crash of one is reported as that one's failure, the others still run
+  S3: async (s) => [await alone('S3a', async () => await redisFault(s, 'sigstop')), await alone('S3b', async () => await redisFault(s, 'stall')),
+    await alone('S3c', async () => await redisFault(s, 'cut')), await alone('S3d', async () => await readinessIdle(s))],
   S4: rolling,
   S5: fuzz,
   S6: slowReaders,
   S7: soak,
   S8: clock
+}
+
+/** A scenario run whose crash becomes its failed result (one failing check holding the error). */
+async function alone (id: string, run: () => Promise<ScenarioResult>): Promise<ScenarioResult> {
+  const started = Date.now()
+  try {
+    return await run()
+  } catch (err) {
+    const error = (err as Error).stack ?? String(err)
+    console.log(`\n## ${id} crashed: ${error}`)
+    return { id, title: `${id} (crashed)`, load: '', fault: '', checks: [check('scenario ran to the end', 'crashed', 'ran', false)], seconds: (Date.now() - started) / 1000, notes: [error.split('\n')[0]] }
+  }
 }
 
 const QUICK = ['S1', 'S2', 'S5']
@@ -72,21 +87,38 @@ const only = values.only?.split(',').map(s => s.trim()) ?? (mode === 'quick' ? Q
 
 interface Run { mode: Scale['mode'], scale: Scale, command: string, at: string, machine: { cores: number, model: string, loadAtStart: number, loadAtEnd: number }, results: ScenarioResult[] }
 
+/** One run's line of the generated header. */
+function runLine (run: Run): string {
+  const m = run.machine
+  return `Run: \`npm run chaos -- ${run.command}\` (${run.mode} scale: ${run.scale.clients} clients, ${run.scale.rooms} rooms, ${run.scale.rate} msg/s, fuzz ${run.scale.fuzzRuns} cases per target, soak ${run.scale.soakS} s, seed ${run.scale.seed}),\n` +
+    `${(run.at ?? '').slice(0, 16).replace('T', ' ')} UTC, ${m.cores} cores (${m.model ?? ''}), load average (1 min) ${m.loadAtStart.toFixed(2)} at start, ${m.loadAtEnd.toFixed(2)} at the end.`
+}
+
+/** Runs merged for rendering: the last run's result of each scenario, in the first run's order; every run named. */
+function mergeRuns (runs: Run[]): Run & { runs: Run[] } {
+  const byId = new Map<string, ScenarioResult>()
+  for (const run of runs) for (const r of run.results) byId.set(r.id, { ...r, notes: [...(r.notes ?? []), ...(run === runs[0] ? [] : [`from the rerun of ${run.at.slice(0, 16).replace('T', ' ')} UTC (\`npm run chaos -- ${run.command}\`)`])] })
+  const order = [...new Set(runs.flatMap(run => run.results.map(r => r.id)))]
+  return { ...runs[0], results: order.map(id => byId.get(id) as ScenarioResult), runs }
+}
+
 /** Charts into docs/reliability/ and the generated section of RELIABILITY.md. */
-async function publish (run: Run): Promise<void> {
+async function publish (run: Run & { runs?: Run[] }): Promise<void> {
   const root = new URL('../../', import.meta.url).pathname
   const charts = await writeCharts(run.results, run.scale, `${root}docs/reliability`)
-  const m = run.machine
+  const runs = run.runs ?? [run]
   writeMarkdown(`${root}RELIABILITY.md`, [
-    `Run: \`npm run chaos -- ${run.command}\` (${run.mode} scale: ${run.scale.clients} clients, ${run.scale.rooms} rooms, ${run.scale.rate} msg/s, fuzz ${run.scale.fuzzRuns} cases per target, soak ${run.scale.soakS} s, seed ${run.scale.seed}),`,
-    `${(run.at ?? '').slice(0, 16).replace('T', ' ')} UTC, ${m.cores} cores (${m.model ?? ''}), load average (1 min) ${m.loadAtStart.toFixed(2)} at start, ${m.loadAtEnd.toFixed(2)} at the end.`,
+    ...runs.map((r, i) => i === 0 ? runLine(r) : `Rerun, whose results replace the first run's for ${r.results.map(x => x.id).join(', ')}: ${runLine(r).slice('Run: '.length)}`),
     `Result: ${run.results.filter(passed).length} of ${run.results.length} scenario runs passed every rule.`
   ].join('\n'), run.results, charts)
   console.log('wrote RELIABILITY.md and docs/reliability/*.svg')
 }
 
 if (values.render !== undefined) {
-  await publish(JSON.parse(readFileSync(values.render, 'utf8')) as Run)
+  // several files (a,b,…): a later file's results replace an earlier file's of the same scenario
+  // (a scenario rerun after a disturbed or crashed first run); every run is named in the header
+  const runs = values.render.split(',').map(f => JSON.parse(readFileSync(f.trim(), 'utf8')) as Run)
+  await publish(runs.length === 1 ? runs[0] : mergeRuns(runs))
   process.exit(0)
 }
 

@@ -23,15 +23,25 @@ import { compareIds } from '../../../src/client/index.js'
 export const ACK_BOUND_MS = 2000
 export const ACK_SLACK_MS = 500
 
-/** `room:join` with `since` on a fresh socket: what a reconnecting client would be told. */
-export async function catchUp (url: string, roomId: string, since: string): Promise<{ recovered: boolean, missed: Array<{ id: string }>, hasMore: boolean }> {
-  const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: token({ sub: 'chaos-catchup' }) } })
-  try {
-    const r = await s.timeout(5000).emitWithAck('room:join', { roomId, since })
-    if (r.ok !== true) throw new Error(`catch-up join: ${JSON.stringify(r)}`)
-    return r
-  } finally {
-    s.close()
+/**
+ * `room:join` with `since` on a fresh socket: what a reconnecting client would be told. An
+ * `unavailable` answer (SPEC §4: nothing done, retry later) is retried after 500 ms, as a client
+ * would, up to 10 times; `refused` counts the attempts so answered, which the scenario reports.
+ */
+export async function catchUp (url: string, roomId: string, since: string): Promise<{ recovered: boolean, missed: Array<{ id: string }>, hasMore: boolean, refused: string[] }> {
+  const refused: string[] = []
+  for (let attempt = 0; ; attempt++) {
+    const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: token({ sub: 'chaos-catchup' }) } })
+    const t0 = Date.now()
+    try {
+      const r = await s.timeout(5000).emitWithAck('room:join', { roomId, since })
+      if (r.ok === true) return { ...r, refused }
+      if (r.error?.code !== 'unavailable' || attempt >= 9) throw new Error(`catch-up join of ${roomId} since ${since}: ${JSON.stringify(r)} (after ${refused.length} refusals)`)
+      refused.push(`${roomId}: unavailable after ${Date.now() - t0} ms (${String(r.error?.message)})`)
+    } finally {
+      s.close()
+    }
+    await sleep(500)
   }
 }
 
@@ -102,13 +112,16 @@ export async function redisFault (scale: Scale, kind: RedisFault): Promise<Scena
     const catchUps: Check[] = []
     let dishonest = 0
     let incomplete = 0
+    const refusals: string[] = []
     for (const [room, since] of before) {
       const r = await catchUp(cluster.liveUrl(), room, since)
+      refusals.push(...r.refused)
       const lost = [...load.ledger.sent.values()].some(s => s.room === room && s.id !== undefined && compareIds(s.id, since) > 0 && !(hist.get(room) ?? []).some(m => m.id === s.id))
       if (r.recovered && lost) dishonest++
       // with everything kept, the catch-up (plus what hasMore pages on) starts right after `since`
       if (!historyLost && (!r.recovered || (r.missed.length > 0 && compareIds(r.missed[0].id, (hist.get(room) ?? []).find(m => compareIds(m.id, since) > 0)?.id ?? '0-0') !== 0))) incomplete++
     }
+    catchUps.push(check('catch-ups answered unavailable once healed (retried after 500 ms)', refusals.length, 'counted', true))
     catchUps.push(check('catch-ups from before the fault answering recovered: true while messages were lost', `${dishonest} of ${before.size}`, '0 (never a silent gap)', dishonest === 0))
     if (!historyLost) catchUps.push(check('catch-ups from before the fault not recovered / not starting after since', `${incomplete} of ${before.size}`, '0', incomplete === 0))
     else catchUps.push(check('history lost by the restart (acked messages)', a.ackedMissingHistory, 'reported', true))
@@ -131,6 +144,7 @@ export async function redisFault (scale: Scale, kind: RedisFault): Promise<Scena
       marks,
       notes: [
         ...bad.slice(0, 5).map(x => `probe answer during outage: ${x.code} after ${x.ms} ms`),
+        ...refusals.slice(0, 3).map(x => `catch-up refused: ${x}`),
         ...Object.entries(a.examples).map(([k, v]) => `${k}: ${v.join('; ')}`)
       ]
     }
