@@ -13,7 +13,7 @@ import type { HistoryStore } from '../src/stores/history.js'
 import { MemoryHistoryStore } from '../src/stores/memory/history.js'
 import { ADAPTER_STREAM_MAX_LEN, RedisHistoryStore, type ArchiveHook } from '../src/stores/redis/history.js'
 import type { PgArchive } from '../src/stores/postgres/archive.js'
-import type { ArchiverThread } from '../src/stores/redis/archiver-thread.js'
+import type { ArchiverProcess } from '../src/stores/redis/archiver-process.js'
 
 /** a room stream's hard cap while PostgreSQL is down, in multiples of HISTORY_MAX_MESSAGES (issue 16) */
 export const ARCHIVE_BACKLOG_FACTOR = 10
@@ -30,8 +30,8 @@ declare module 'fastify' {
     messages: Messages
     /** the message relay: `roomLive` for room:join (per-room feeds on a Cluster) */
     relay: Relay
-    /** the PostgreSQL archiver's thread, with DATABASE_URL (issue 16): its lag and errors for /metrics */
-    archiver?: ArchiverThread
+    /** the PostgreSQL archiver's process, with DATABASE_URL (issue 16): its lag and errors for /metrics */
+    archiver?: ArchiverProcess
   }
 }
 
@@ -106,10 +106,10 @@ export default fp(async (fastify) => {
   let store: HistoryStore = base
   if (archive !== undefined && redis !== null && base instanceof RedisHistoryStore) {
     const { ArchivedHistoryStore } = await import('../src/stores/redis/archived-history.js')
-    const { ArchiverThread } = await import('../src/stores/redis/archiver-thread.js')
+    const { ArchiverProcess } = await import('../src/stores/redis/archiver-process.js')
     store = new ArchivedHistoryStore({ inner: base, client: redis.client, keys, archive })
-    // batch work in its own thread with its own connections, off the sockets' event loop
-    const archiver = new ArchiverThread({
+    // batch work in a process of its own with its own connections, off the sockets' process
+    const archiver = new ArchiverProcess({
       redis: c.redisSentinels.length > 0 ? { sentinels: c.redisSentinels, name: c.REDIS_SENTINEL_NAME } : { url: c.REDIS_URL },
       prefix: c.REDIS_KEY_PREFIX,
       databaseUrl: c.DATABASE_URL as string,

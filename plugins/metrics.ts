@@ -152,7 +152,7 @@ export default fp(async (fastify) => {
   // eslint-disable-next-line no-new
   new Counter({
     name: 'switchboard_archive_errors_total',
-    help: 'Failed archive inserts, plus messages dropped unarchived at the backlog bound, plus archiver thread crashes',
+    help: 'Failed archive inserts, plus messages dropped unarchived at the backlog bound, plus archiver process crashes',
     registers: [registry],
     collect () { this.reset(); this.inc(archiver()?.errors ?? 0) }
   })

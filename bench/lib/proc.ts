@@ -143,9 +143,34 @@ export function cpuMsLive (pids: number[]): number {
 }
 
 /**
+ * CPU time in ms (user + system, all threads) of the child processes of `parents` whose title
+ * (comm) is `name`, from /proc: e.g. Switchboard's archiver process (`sb-archiver`, a child of
+ * each instance with DATABASE_URL), so a service's CPU can be split into the archiver's and the
+ * sending path's. null when there is no such child; a child that ended in between is missed
+ * (as in cpuMsLive).
+ */
+export function childCpuMs (parents: number[], name: string): number | null {
+  const want = new Set(parents)
+  let sum: number | null = null
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const open = stat.indexOf('(')
+      const close = stat.lastIndexOf(')')
+      if (stat.slice(open + 1, close) !== name) continue
+      const rest = stat.slice(close + 2).split(' ')
+      if (!want.has(Number(rest[1]))) continue
+      sum = (sum ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+    } catch {}
+  }
+  return sum
+}
+
+/**
  * CPU time in ms (user + system) of the threads of these processes whose OS name (comm) is
- * `name`, from /proc/<pid>/task/<tid>/stat: e.g. Switchboard's archiver thread (`sb-archiver`),
- * so a server's CPU can be split into that thread's and the rest's. null when there is no such
+ * `name`, from /proc/<pid>/task/<tid>/stat (a server's CPU split into one named thread's and the
+ * rest's; the archiver was such a thread before it got a process of its own: childCpuMs). null when there is no such
  * thread; a thread that ended in between is missed (as in cpuMsLive).
  */
 export function threadCpuMs (pids: number[], name: string): number | null {

@@ -1,36 +1,49 @@
 /**
- * The archiver's thread (issue 16): a `worker_threads` entry that runs one Archiver
+ * The archiver's process (issue 16): a `child_process.fork` entry that runs one Archiver
  * (archiver.ts) with its own Redis connection and its own PostgreSQL pool, so reading the room
- * streams, building the batches and talking to PostgreSQL never take the event loop that serves
- * the sockets. Started and watched by ArchiverThread (archiver-thread.ts), which owns the
- * protocol below; nothing else imports this module.
+ * streams, building the batches, talking to PostgreSQL and collecting their garbage never take
+ * the process that serves the sockets. Started and watched by ArchiverProcess
+ * (archiver-process.ts), which owns the protocol below; nothing else imports this module.
  *
- * Protocol (structured-clone messages):
- * - to the main thread: `{ type: 'stats', lag, errors, archived }` after every pass (lag in
- *   messages; errors and archived counted since this worker started), `{ type: 'log', level,
- *   obj, msg }` for the main thread's logger, `{ type: 'closed' }` once its connections are closed;
- * - from the main thread: `{ type: 'stop' }` (finish the pass, close Redis and PostgreSQL, exit).
+ * Protocol (IPC, advanced serialization):
+ * - from the parent: `{ type: 'start', data }` first (what to connect to: never in argv or the
+ *   environment, where `ps` would show the database URL), then `{ type: 'stop' }` (finish the
+ *   pass, close Redis and PostgreSQL, exit 0);
+ * - to the parent: `{ type: 'stats', lag, errors, archived }` after every pass (lag in messages;
+ *   errors and archived counted since this child started), `{ type: 'log', level, obj, msg }` for
+ *   the parent's logger, `{ type: 'closed' }` once its connections are closed.
  *
- * The thread names itself `sb-archiver` (/proc/thread-self/comm, Linux only, best effort), so
- * `top -H` and the bench can tell its CPU from the sending path's.
+ * It also stops (the same way) when the IPC channel closes — the parent exited, however it ended —
+ * and on SIGINT or SIGTERM (a terminal's Ctrl-C or a supervisor signalling the whole process
+ * group), so it never outlives the service. Its title is `sb-archiver` (`ps`, `top`,
+ * /proc/<pid>/comm).
  */
-import { parentPort, workerData } from 'node:worker_threads'
-import { writeFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { keepConnected } from './keep-connected.js'
 import { createKeys } from '../keys.js'
 import { PgArchive } from '../postgres/archive.js'
 import { Archiver } from './archiver.js'
-import { ARCHIVER_THREAD_NAME, type ArchiverWorkerData, type FromWorker, type ToWorker } from './archiver-thread.js'
+import { ARCHIVER_PROCESS_NAME, type ArchiverWorkerData, type FromWorker, type ToWorker } from './archiver-process.js'
 
-const port = parentPort
-if (port === null) throw new Error('archiver-worker.ts runs only as a worker thread (see archiver-thread.ts)')
-const data = workerData as ArchiverWorkerData
-const send = (m: FromWorker): void => { port.postMessage(m) }
+if (process.send === undefined) throw new Error('archiver-child.ts runs only as a forked child (see archiver-process.ts)')
+process.title = ARCHIVER_PROCESS_NAME
 
-try {
-  writeFileSync('/proc/thread-self/comm', ARCHIVER_THREAD_NAME)
-} catch {}
+const send = (m: FromWorker): void => {
+  if (process.connected) process.send?.(m, undefined, undefined, () => {})
+}
+
+const data = await new Promise<ArchiverWorkerData>((resolve) => {
+  // the parent went away before it said what to do
+  const gone = (): never => process.exit(0)
+  const first = (m: ToWorker): void => {
+    if (m.type !== 'start') return
+    process.off('message', first)
+    process.off('disconnect', gone)
+    resolve(m.data)
+  }
+  process.on('message', first)
+  process.on('disconnect', gone)
+})
 
 const logAt = (level: 'error' | 'warn' | 'info') => (a: unknown, b?: string): void => {
   if (typeof a === 'string') send({ type: 'log', level, obj: {}, msg: a })
@@ -75,17 +88,22 @@ const archiver = new Archiver({
   onPass: () => { send({ type: 'stats', lag: archiver.lag, errors: archiver.errors, archived: archiver.archived }) }
 })
 
-port.on('message', (m: ToWorker) => {
-  if (m.type !== 'stop') return
+/** Finishes the pass, closes both connections, tells the parent and exits 0. */
+function stop (): void {
   stopping ??= (async () => {
     await archiver.stop()
     await archive.close()
     await redis.quit().catch(() => { redis.disconnect() })
     send({ type: 'closed' })
-    port.close()
+    if (process.connected) process.disconnect?.()
+    process.exit(0)
   })()
-})
+}
+process.on('message', (m: ToWorker) => { if (m.type === 'stop') stop() })
+process.on('disconnect', stop)
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
 
-// the main thread already ran the migrations (PgArchive.start there); this only learns `up`
+// the parent already ran the migrations (PgArchive.start there); this only learns `up`
 await archive.start()
 if (stopping === undefined) archiver.start()
