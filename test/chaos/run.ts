@@ -98,7 +98,8 @@ function runLine (run: Run): string {
 function mergeRuns (runs: Run[]): Run & { runs: Run[] } {
   const byId = new Map<string, ScenarioResult>()
   for (const run of runs) for (const r of run.results) byId.set(r.id, { ...r, notes: [...(r.notes ?? []), ...(run === runs[0] ? [] : [`from the rerun of ${run.at.slice(0, 16).replace('T', ' ')} UTC (\`npm run chaos -- ${run.command}\`)`])] })
-  const order = [...new Set(runs.flatMap(run => run.results.map(r => r.id)))]
+  // in scenario order (S1, S2a, S2b, S3a, …), whichever run a result came from
+  const order = [...new Set(runs.flatMap(run => run.results.map(r => r.id)))].sort()
   return { ...runs[0], results: order.map(id => byId.get(id) as ScenarioResult), runs }
 }
 
