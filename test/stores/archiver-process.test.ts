@@ -127,7 +127,7 @@ t.test('lag moves while PostgreSQL is down, catches up after; stop closes the th
   t.equal(Number(conns[0].n), 0, 'and its PostgreSQL pool')
 })
 
-t.test('the child never outlives its parent: a SIGKILLed parent leaves no archiver behind', { skip: process.platform !== 'linux' && '/proc only' }, async (t) => {
+t.test('the child holds none of the service\'s settings in its environment, and never outlives its parent: a SIGKILLed parent leaves no archiver behind', { skip: process.platform !== 'linux' && '/proc only' }, async (t) => {
   const server = await startPostgres()
   t.teardown(server.close)
   const db = await createDatabase(server.url, `sb_orphan_${process.pid}`)
@@ -139,7 +139,8 @@ t.test('the child never outlives its parent: a SIGKILLed parent leaves no archiv
     const p = new PgArchive(${JSON.stringify(db)}, quiet); await p.start(); await p.close()
     const a = new ArchiverProcess({ redis: { url: ${JSON.stringify(redis.url)} }, prefix: 'orphan:', databaseUrl: ${JSON.stringify(db)}, maxLen: 10, log: quiet })
     a.start(); console.log('pid=' + String(a.child.pid)); setInterval(() => {}, 1000)`
-  const parent = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // (with the service's settings in its environment, as the server has them)
+  const parent = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: db, JWT_SECRET: 'orphan-test-secret-orphan-test-secret', METRICS_TOKEN: 'orphan-metrics-token', REDIS_URL: redis.url } })
   t.teardown(() => { parent.kill('SIGKILL') })
   const pid = await new Promise<number>((resolve) => {
     let out = ''
@@ -151,6 +152,11 @@ t.test('the child never outlives its parent: a SIGKILLed parent leaves no archiv
   const alive = (): boolean => { try { return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ') } catch { return false } }
   await sleep(1500)
   t.ok(alive(), 'and keeps running while its parent lives')
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8')
+  for (const secret of [new URL(db).pathname.slice(1), 'orphan-test-secret', 'orphan-metrics-token', 'DATABASE_URL=', 'JWT_SECRET=', 'METRICS_TOKEN=', 'REDIS_URL=']) {
+    t.notOk(environ.includes(secret), `the child's environment holds no ${secret.replace(/=$/, '')} (the parent's does)`)
+  }
+  t.ok(environ.includes('PATH='), 'it keeps the system\'s variables')
   parent.kill('SIGKILL')
   await until(() => !alive(), 10_000, 50)
   t.notOk(alive(), 'the archiver ended with its parent')

@@ -25,6 +25,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import type { BaseLogger } from 'pino'
+import { ConfigSchema } from '../../config.js'
 
 /** What the child needs to connect by itself (sent as its first IPC message, not in its env or argv). */
 export interface ArchiverWorkerData {
@@ -59,6 +60,19 @@ export const ARCHIVER_PROCESS_NAME = 'sb-archiver'
 
 // the child's module: .ts when running from source (under tsx), .js when built
 const ENTRY = new URL(`./archiver-child${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
+
+/**
+ * The child's environment: this process's, less every Switchboard setting (SPEC §2: the database
+ * URL, JWT_SECRET, METRICS_TOKEN, REDIS_URL…): the child learns what it needs over IPC, and
+ * /proc/<pid>/environ of a process that needs none of them should not hold them. What stays is
+ * the system's and Node's (PATH, NODE_OPTIONS, NODE_EXTRA_CA_CERTS…) and libpq's own PG*
+ * variables, which pg reads (a DATABASE_URL without a password takes PGPASSWORD).
+ */
+function childEnv (): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!Object.hasOwn(ConfigSchema.properties, k)) env[k] = v
+  return env
+}
 
 const MAX_RESTART_MS = 30_000
 const HEALTHY_MS = 60_000
@@ -98,7 +112,7 @@ export class ArchiverProcess {
     // only what the child needs: not this process's preloads, inspector or profiler flags;
     // from source, tsx's loader (resolved here, so the child's cwd does not matter)
     const execArgv = ENTRY.pathname.endsWith('.ts') ? [`--import=${import.meta.resolve('tsx')}`] : []
-    const child = fork(ENTRY, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+    const child = fork(ENTRY, [], { execArgv, env: childEnv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
     // never what keeps this process alive: stop() ends it; an exit without stop() ends it too
     child.unref()
     child.channel?.unref()
