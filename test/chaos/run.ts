@@ -91,13 +91,13 @@ interface Run { mode: Scale['mode'], scale: Scale, command: string, at: string, 
 function runLine (run: Run): string {
   const m = run.machine
   return `Run: \`npm run chaos -- ${run.command}\` (${run.mode} scale: ${run.scale.clients} clients, ${run.scale.rooms} rooms, ${run.scale.rate} msg/s, fuzz ${run.scale.fuzzRuns} cases per target, soak ${run.scale.soakS} s, seed ${run.scale.seed}),\n` +
-    `${(run.at ?? '').slice(0, 16).replace('T', ' ')} UTC, ${m.cores} cores (${m.model ?? ''}), load average (1 min) ${m.loadAtStart.toFixed(2)} at start, ${m.loadAtEnd.toFixed(2)} at the end.`
+    `finished ${(run.at ?? '').slice(0, 16).replace('T', ' ')} UTC, ${m.cores} cores (${m.model ?? ''}), load average (1 min) ${m.loadAtStart.toFixed(2)} at start, ${m.loadAtEnd.toFixed(2)} at the end.`
 }
 
 /** Runs merged for rendering: the last run's result of each scenario, in the first run's order; every run named. */
 function mergeRuns (runs: Run[]): Run & { runs: Run[] } {
   const byId = new Map<string, ScenarioResult>()
-  for (const run of runs) for (const r of run.results) byId.set(r.id, { ...r, notes: [...(r.notes ?? []), ...(run === runs[0] ? [] : [`from the rerun of ${run.at.slice(0, 16).replace('T', ' ')} UTC (\`npm run chaos -- ${run.command}\`)`])] })
+  for (const run of runs) for (const r of run.results) byId.set(r.id, { ...r, notes: [...(r.notes ?? []), ...(run === runs[0] ? [] : [`from the rerun that finished ${run.at.slice(0, 16).replace('T', ' ')} UTC (\`npm run chaos -- ${run.command}\`)`])] })
   // in scenario order (S1, S2a, S2b, S3a, …), whichever run a result came from
   const order = [...new Set(runs.flatMap(run => run.results.map(r => r.id)))].sort()
   return { ...runs[0], results: order.map(id => byId.get(id) as ScenarioResult), runs }
@@ -118,7 +118,9 @@ async function publish (run: Run & { runs?: Run[] }): Promise<void> {
 if (values.render !== undefined) {
   // several files (a,b,…): a later file's results replace an earlier file's of the same scenario
   // (a scenario rerun after a disturbed or crashed first run); every run is named in the header
-  const runs = values.render.split(',').map(f => JSON.parse(readFileSync(f.trim(), 'utf8')) as Run)
+  const all = values.render.split(',').map(f => JSON.parse(readFileSync(f.trim(), 'utf8')) as Run)
+  // the same run named twice counts once
+  const runs = all.filter((run, i) => all.findIndex(o => o.at === run.at && o.scale.seed === run.scale.seed) === i)
   await publish(runs.length === 1 ? runs[0] : mergeRuns(runs))
   process.exit(0)
 }
