@@ -23,19 +23,19 @@ import { keepConnected } from './keep-connected.js'
 import { createKeys } from '../keys.js'
 import { PgArchive } from '../postgres/archive.js'
 import { Archiver } from './archiver.js'
-import { ARCHIVER_PROCESS_NAME, type ArchiverWorkerData, type FromWorker, type ToWorker } from './archiver-process.js'
+import { ARCHIVER_PROCESS_NAME, type ArchiverChildData, type FromChild, type ToChild } from './archiver-process.js'
 
 if (process.send === undefined) throw new Error('archiver-child.ts runs only as a forked child (see archiver-process.ts)')
 process.title = ARCHIVER_PROCESS_NAME
 
-const send = (m: FromWorker): void => {
+const send = (m: FromChild): void => {
   if (process.connected) process.send?.(m, undefined, undefined, () => {})
 }
 
-const data = await new Promise<ArchiverWorkerData>((resolve) => {
+const data = await new Promise<ArchiverChildData>((resolve) => {
   // the parent went away before it said what to do
   const gone = (): never => process.exit(0)
-  const first = (m: ToWorker): void => {
+  const first = (m: ToChild): void => {
     if (m.type !== 'start') return
     process.off('message', first)
     process.off('disconnect', gone)
@@ -99,7 +99,7 @@ function stop (): void {
     process.exit(0)
   })()
 }
-process.on('message', (m: ToWorker) => { if (m.type === 'stop') stop() })
+process.on('message', (m: ToChild) => { if (m.type === 'stop') stop() })
 process.on('disconnect', stop)
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)

@@ -28,7 +28,7 @@ import type { BaseLogger } from 'pino'
 import { ConfigSchema } from '../../config.js'
 
 /** What the child needs to connect by itself (sent as its first IPC message, not in its env or argv). */
-export interface ArchiverWorkerData {
+export interface ArchiverChildData {
   /** REDIS_URL, or the sentinels and master group name (the archive does not run on a cluster) */
   redis: { url?: string, sentinels?: Array<{ host: string, port: number }>, name?: string }
   /** REDIS_KEY_PREFIX */
@@ -40,14 +40,14 @@ export interface ArchiverWorkerData {
   intervalMs?: number
 }
 
-export type FromWorker =
+export type FromChild =
   | { type: 'stats', lag: number, errors: number, archived: number }
   | { type: 'log', level: 'error' | 'warn' | 'info', obj: Record<string, unknown>, msg: string }
   | { type: 'closed' }
 
-export type ToWorker = { type: 'start', data: ArchiverWorkerData } | { type: 'stop' }
+export type ToChild = { type: 'start', data: ArchiverChildData } | { type: 'stop' }
 
-export interface ArchiverProcessOptions extends ArchiverWorkerData {
+export interface ArchiverProcessOptions extends ArchiverChildData {
   log: Pick<BaseLogger, 'error' | 'warn' | 'info'>
   /** how long `stop` waits for the child to close its connections (default 5000 ms) */
   stopTimeoutMs?: number
@@ -119,8 +119,8 @@ export class ArchiverProcess {
     this.#child = child
     this.#startedAt = Date.now()
     this.starts++
-    child.send({ type: 'start', data } satisfies ToWorker)
-    child.on('message', (m: FromWorker) => {
+    child.send({ type: 'start', data } satisfies ToChild)
+    child.on('message', (m: FromChild) => {
       if (m.type === 'stats') {
         this.lag = m.lag
         this.#errors = m.errors
@@ -156,7 +156,7 @@ export class ArchiverProcess {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise<void>(resolve => { child.once('exit', () => resolve()) })
     // (the channel may already be closing: a child that got the terminal's SIGINT stops by itself)
-    child.send({ type: 'stop' } satisfies ToWorker, () => {})
+    child.send({ type: 'stop' } satisfies ToChild, () => {})
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<'late'>(resolve => { timer = setTimeout(() => resolve('late'), this.#o.stopTimeoutMs ?? 5000) })
     if (await Promise.race([exited, late]) === 'late') {
