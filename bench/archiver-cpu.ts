@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { RedisHistoryStore } from '../src/stores/redis/history.js'
@@ -27,7 +27,7 @@ import { startRedis } from '../test/helpers/redis.js'
 import { startPostgres } from '../test/helpers/postgres.js'
 import { sleep } from '../test/helpers/net.js'
 import { parseRedisCpuMs } from './lib/targets.js'
-import { childCpuMs } from './lib/proc.js'
+import { childCpuMs, readStat } from './lib/proc.js'
 
 const { values } = parseArgs({
   options: {
@@ -77,13 +77,10 @@ function threads (): { main: number, archiver: number, other: number, byName: Re
   const out = { main: 0, archiver: childCpuMs([process.pid], ARCHIVER_PROCESS_NAME) ?? 0, other: 0, byName: {} as Record<string, number> }
   for (const tid of readdirSync('/proc/self/task')) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const ms = (Number(rest[11]) + Number(rest[12])) * 10
+      const { comm, cpuMs: ms } = readStat(`/proc/self/task/${tid}/stat`)
       if (Number(tid) === process.pid) out.main += ms
       else out.other += ms
-      out.byName[`${name}/${tid}`] = ms
+      out.byName[`${comm}/${tid}`] = ms
     } catch {}
   }
   return out

@@ -120,15 +120,22 @@ export async function waitReady (c: Child, url: string, timeoutMs = 30_000): Pro
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100
 
+/**
+ * A /proc `stat` file (a process's, or a thread's under task/): its name (comm, in parentheses,
+ * which may itself hold spaces or ')'), its parent's pid, and its CPU time in ms (utime + stime,
+ * fields 14 and 15, 1-based). Throws when the file is gone (the process ended).
+ */
+export function readStat (path: string): { comm: string, ppid: number, cpuMs: number } {
+  const stat = readFileSync(path, 'utf8')
+  const close = stat.lastIndexOf(')')
+  const rest = stat.slice(close + 2).split(' ')
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(rest[1]), cpuMs: ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK }
+}
+
 /** CPU time (user + system, all threads) of a process in ms, from /proc/<pid>/stat. */
 export function cpuMs (pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // fields after the parenthesised comm; utime and stime are fields 14 and 15 (1-based)
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const utime = Number(rest[11])
-    const stime = Number(rest[12])
-    return ((utime + stime) * 1000) / CLK_TCK
+    return readStat(`/proc/${pid}/stat`).cpuMs
   } catch {
     return Number.NaN
   }
@@ -155,13 +162,8 @@ export function childCpuMs (parents: number[], name: string): number | null {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const open = stat.indexOf('(')
-      const close = stat.lastIndexOf(')')
-      if (stat.slice(open + 1, close) !== name) continue
-      const rest = stat.slice(close + 2).split(' ')
-      if (!want.has(Number(rest[1]))) continue
-      sum = (sum ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+      const st = readStat(`/proc/${d}/stat`)
+      if (st.comm === name && want.has(st.ppid)) sum = (sum ?? 0) + st.cpuMs
     } catch {}
   }
   return sum
@@ -185,9 +187,7 @@ export function threadCpuMs (pids: number[], name: string): number | null {
     for (const tid of tids) {
       try {
         if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        sum = (sum ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+        sum = (sum ?? 0) + readStat(`/proc/${pid}/task/${tid}/stat`).cpuMs
       } catch {}
     }
   }
@@ -199,9 +199,7 @@ export function mainThreadCpuMs (pids: number[]): number {
   let sum = 0
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      sum += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK
+      sum += readStat(`/proc/${pid}/task/${pid}/stat`).cpuMs
     } catch {
       return Number.NaN
     }

@@ -4,13 +4,13 @@
  * server (alone, or on `@socket.io/redis-adapter` over a private redis-server). Both get the
  * same preload probe and --expose-gc, so memory after GC is measured the same way in each.
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { readdirSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js'
-import { freePort, startChild, stopChild, waitReady, type Child } from './proc.js'
+import { freePort, readStat, startChild, stopChild, waitReady, type Child } from './proc.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PROBE = pathToFileURL(fileURLToPath(new URL('../probe.ts', import.meta.url))).href
@@ -115,8 +115,7 @@ export async function postgresPids (url: string): Promise<number[]> {
     const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
     const ppidOf = (pid: number): number => {
       try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+        return readStat(`/proc/${pid}/stat`).ppid
       } catch {
         return -1
       }
